@@ -1,0 +1,62 @@
+# Deployment and ML Lifecycle: every entry point creates or updates .venv first.
+# `make serve` and `make test` are the two commands a new user needs (see README.md).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODEL  := artifacts/model/model_card.json
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: help venv model serve test lint typecheck pytest lab docker bench lock doctor clean
+
+help:
+	@echo "make serve   set up .venv, build the default model if needed, serve it on 127.0.0.1:8000"
+	@echo "make test    lint, type-check and run every test (unit, integration, notebooks)"
+	@echo "make lab     JupyterLab on the notebooks      make doctor   check this machine"
+	@echo "make model   build the default model          make docker   build the reference image"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# The model is rebuilt only when its inputs change: build_model compares a build key over all of them.
+model: $(STAMP)
+	$(BIN)/course-utils build-model
+
+serve: model
+	$(BIN)/course-utils serve
+
+doctor: $(STAMP)
+	$(BIN)/course-utils doctor
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: model
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+lab: model
+	$(BIN)/jupyter lab notebooks
+
+docker: model
+	rm -rf solutions/capstone/model && cp -r artifacts/model solutions/capstone/model
+	docker build -t course-capstone:latest solutions/capstone
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new
+	@echo "wrote requirements.txt.new; review it and move it over requirements.txt"
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache .mypy_cache .ruff_cache

