@@ -1,0 +1,550 @@
+"""Load testing: a bounded async load generator, wrk and locust runners, a concurrency sweep and its plot.
+
+Closed loop (`run_closed_loop`): N workers, each sends its next request when the previous one answered;
+throughput follows the server's speed. Open loop (`run_open_loop`): requests arrive on a schedule (fixed
+or Poisson rate) whatever the server does, latency is measured from the *scheduled* time (no coordinated
+omission), and arrivals beyond `max_in_flight` are dropped and counted. Every run is bounded by
+`duration_s` and/or `n_requests`, and every result is a `LoadResult` (latencies in ms, rates in req/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import numpy as np
+from tqdm.auto import tqdm
+
+from course_utils import _proc
+from course_utils.errors import CourseUtilsError, ToolNotInstalledError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "LoadResult",
+    "ToolNotInstalledError",
+    "parse_locust_stats",
+    "parse_wrk_output",
+    "plot_latency_throughput",
+    "results_frame",
+    "run_closed_loop",
+    "run_locust",
+    "run_open_loop",
+    "run_wrk",
+    "sweep_concurrency",
+]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Summary of one load run. Latencies in milliseconds, throughput in completed requests per second.
+
+    >>> r = LoadResult.from_samples([1.0, 2.0, 3.0], duration_s=1.0, status_counts={"200": 3})
+    >>> (r.p50_ms, r.throughput_rps, r.n_ok)
+    (2.0, 3.0, 3)
+    """
+
+    tool: str
+    n_requests: int
+    duration_s: float
+    throughput_rps: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    status_counts: dict[str, int] = field(default_factory=dict)
+    error_counts: dict[str, int] = field(default_factory=dict)
+    concurrency: int | None = None
+    target_rate_rps: float | None = None
+
+    @classmethod
+    def from_samples(
+        cls,
+        latencies_ms: Sequence[float],
+        *,
+        duration_s: float,
+        status_counts: Mapping[str, int],
+        error_counts: Mapping[str, int] | None = None,
+        tool: str = "httpx",
+        concurrency: int | None = None,
+        target_rate_rps: float | None = None,
+    ) -> LoadResult:
+        """Summarise raw latencies (one per HTTP response, any status) of a run that lasted `duration_s`."""
+        lat = np.asarray(latencies_ms, dtype=float)
+        pct = np.percentile(lat, [50, 90, 95, 99]) if lat.size else np.full(4, math.nan)
+        return cls(
+            tool=tool,
+            n_requests=int(lat.size),
+            duration_s=duration_s,
+            throughput_rps=lat.size / duration_s if duration_s > 0 else math.nan,
+            p50_ms=float(pct[0]),
+            p90_ms=float(pct[1]),
+            p95_ms=float(pct[2]),
+            p99_ms=float(pct[3]),
+            mean_ms=float(lat.mean()) if lat.size else math.nan,
+            max_ms=float(lat.max()) if lat.size else math.nan,
+            status_counts=dict(status_counts),
+            error_counts=dict(error_counts or {}),
+            concurrency=concurrency,
+            target_rate_rps=target_rate_rps,
+        )
+
+    @property
+    def n_ok(self) -> int:
+        """Responses with a 2xx status."""
+        return sum(n for code, n in self.status_counts.items() if code.startswith("2"))
+
+    @property
+    def n_errors(self) -> int:
+        """Requests that got no HTTP response (timeouts, refused connections, dropped arrivals)."""
+        return sum(self.error_counts.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable) of every field."""
+        return asdict(self)
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine to completion, also from inside a running event loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="course-bench", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    value: _T = box["value"]
+    return value
+
+
+class _Recorder:
+    def __init__(self, total: float, unit: str, progress: bool, desc: str) -> None:
+        self.latencies_ms: list[float] = []
+        self.status: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.bar = tqdm(total=total, unit=unit, desc=desc, disable=not progress, leave=False)
+
+    async def send(
+        self, client: httpx.AsyncClient, method: str, url: str, body: Any, started: float | None = None
+    ) -> None:
+        t0 = time.perf_counter() if started is None else started
+        try:
+            response = await client.request(method, url, json=body)
+        except httpx.HTTPError as exc:
+            self.errors[type(exc).__name__] += 1
+        else:
+            self.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+            self.status[str(response.status_code)] += 1
+
+
+def _check_bounds(duration_s: float | None, n_requests: int | None) -> None:
+    if duration_s is None and n_requests is None:
+        raise ValueError(
+            "Pass duration_s=... and/or n_requests=... so the run is bounded (e.g. duration_s=5)."
+        )
+    if (duration_s is not None and duration_s <= 0) or (n_requests is not None and n_requests <= 0):
+        raise ValueError(f"duration_s={duration_s!r} and n_requests={n_requests!r} must be positive.")
+
+
+def run_closed_loop(
+    url: str,
+    *,
+    concurrency: int = 8,
+    duration_s: float | None = None,
+    n_requests: int | None = None,
+    method: str = "GET",
+    json: Any = None,
+    timeout_s: float = 10.0,
+    progress: bool = True,
+) -> LoadResult:
+    """Closed loop: `concurrency` workers send requests back to back until `duration_s` or `n_requests`.
+
+    >>> result = run_closed_loop(srv.url + "/predict", method="POST", json={"text": "great"},
+    ...                          concurrency=4, duration_s=5)  # doctest: +SKIP
+    >>> result.p95_ms, result.throughput_rps  # doctest: +SKIP
+    (12.3, 410.5)
+    """
+    _check_bounds(duration_s, n_requests)
+    if concurrency < 1:
+        raise ValueError(f"concurrency={concurrency!r} must be at least 1.")
+
+    async def main() -> LoadResult:
+        total = float(n_requests) if n_requests is not None else float(duration_s or 0)
+        rec = _Recorder(total, "req" if n_requests else "s", progress, f"closed loop x{concurrency}")
+        issued = 0
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        start = time.perf_counter()
+        deadline = start + duration_s if duration_s is not None else math.inf
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal issued
+            while time.perf_counter() < deadline and (n_requests is None or issued < n_requests):
+                issued += 1
+                await rec.send(client, method, url, json)
+                if n_requests is not None:
+                    rec.bar.update(1)
+
+        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False) as client:
+            ticker = asyncio.create_task(_tick(rec.bar, start, duration_s)) if not n_requests else None
+            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+            if ticker is not None:
+                ticker.cancel()
+        elapsed = time.perf_counter() - start
+        rec.bar.close()
+        return LoadResult.from_samples(
+            rec.latencies_ms,
+            duration_s=elapsed,
+            status_counts=rec.status,
+            error_counts=rec.errors,
+            concurrency=concurrency,
+        )
+
+    return _run(main())
+
+
+async def _tick(bar: Any, start: float, duration_s: float | None) -> None:
+    while duration_s is not None:
+        await asyncio.sleep(0.25)  # progress display only
+        bar.n = min(duration_s, round(time.perf_counter() - start, 1))
+        bar.refresh()
+
+
+def run_open_loop(
+    url: str,
+    *,
+    rate_rps: float,
+    duration_s: float | None = None,
+    n_requests: int | None = None,
+    arrival: str = "poisson",
+    max_in_flight: int = 256,
+    method: str = "GET",
+    json: Any = None,
+    timeout_s: float = 10.0,
+    seed: int | None = None,
+    progress: bool = True,
+) -> LoadResult:
+    """Open loop: requests arrive at `rate_rps` (`arrival="fixed"` or `"poisson"`) whatever the server does.
+
+    Latency counts from each request's scheduled time; arrivals while `max_in_flight` requests are pending
+    are dropped and counted in `error_counts["dropped_over_cap"]`.
+
+    >>> result = run_open_loop(srv.url + "/health", rate_rps=200, duration_s=5)  # doctest: +SKIP
+    >>> result.p99_ms  # doctest: +SKIP
+    4.2
+    """
+    _check_bounds(duration_s, n_requests)
+    if rate_rps <= 0 or max_in_flight < 1:
+        raise ValueError(f"rate_rps={rate_rps!r} must be > 0 and max_in_flight={max_in_flight!r} >= 1.")
+    if arrival not in ("poisson", "fixed"):
+        raise ValueError(f"arrival={arrival!r}: use 'poisson' or 'fixed'.")
+    rng = random.Random(seed)
+
+    async def main() -> LoadResult:
+        budget = n_requests if n_requests is not None else math.inf
+        horizon = duration_s if duration_s is not None else math.inf
+        rec = _Recorder(float(n_requests or math.ceil(rate_rps * (duration_s or 0))), "req", progress, "open")
+        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+        pending: set[asyncio.Task[None]] = set()
+        sent = 0
+        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False) as client:
+            start = time.perf_counter()
+            next_at = 0.0
+            while sent < budget and next_at < horizon:
+                delay = start + next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # the arrival schedule, not a readiness wait
+                sent += 1
+                rec.bar.update(1)
+                if len(pending) >= max_in_flight:
+                    rec.errors["dropped_over_cap"] += 1
+                else:
+                    task = asyncio.create_task(rec.send(client, method, url, json, start + next_at))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                gap = rng.expovariate(rate_rps) if arrival == "poisson" else 1.0 / rate_rps
+                next_at += gap
+            if pending:
+                await asyncio.gather(*pending)
+            elapsed = time.perf_counter() - start
+        rec.bar.close()
+        return LoadResult.from_samples(
+            rec.latencies_ms,
+            duration_s=elapsed,
+            status_counts=rec.status,
+            error_counts=rec.errors,
+            target_rate_rps=rate_rps,
+        )
+
+    return _run(main())
+
+
+def sweep_concurrency(
+    url: str,
+    *,
+    levels: Sequence[int] = (1, 2, 4, 8, 16),
+    duration_s: float = 5.0,
+    method: str = "GET",
+    json: Any = None,
+    timeout_s: float = 10.0,
+    progress: bool = True,
+) -> list[LoadResult]:
+    """One closed-loop run per concurrency level, for `plot_latency_throughput`.
+
+    >>> results = sweep_concurrency(srv.url + "/health", levels=(1, 4, 16), duration_s=3)  # doctest: +SKIP
+    >>> fig = plot_latency_throughput(results)  # doctest: +SKIP
+    """
+    results = []
+    for level in tqdm(levels, desc="concurrency sweep", unit="level", disable=not progress):
+        results.append(
+            run_closed_loop(
+                url,
+                concurrency=level,
+                duration_s=duration_s,
+                method=method,
+                json=json,
+                timeout_s=timeout_s,
+                progress=False,
+            )
+        )
+    return results
+
+
+def results_frame(results: Sequence[LoadResult]) -> pd.DataFrame:
+    """A table of results, one row per run (status and error counts as dict columns).
+
+    >>> results_frame([LoadResult.from_samples([1.0], duration_s=1.0, status_counts={"200": 1})]).shape
+    (1, 14)
+    """
+    import pandas as pd
+
+    return pd.DataFrame([r.to_dict() for r in results])
+
+
+def plot_latency_throughput(results: Sequence[LoadResult], *, ax: Axes | None = None) -> Figure:
+    """Latency (p50 and p95, ms) against throughput (req/s), each point labelled with its concurrency.
+
+    Uses matplotlib's object API, so it needs no display (Agg) and leaves pyplot's state alone.
+
+    >>> rs = [LoadResult.from_samples([1.0, 2.0], duration_s=1.0, status_counts={"200": 2}, concurrency=1)]
+    >>> plot_latency_throughput(rs).axes[0].get_xlabel()
+    'throughput (requests/s)'
+    """
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.get_figure()  # type: ignore[assignment]
+    x = [r.throughput_rps for r in results]
+    ax.plot(x, [r.p50_ms for r in results], marker="o", label="p50")
+    ax.plot(x, [r.p95_ms for r in results], marker="s", label="p95")
+    for r in results:
+        label = f"c={r.concurrency}" if r.concurrency is not None else f"{r.target_rate_rps} rps"
+        ax.annotate(label, (r.throughput_rps, r.p95_ms), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("throughput (requests/s)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency vs throughput")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+# --- external tools ------------------------------------------------------------------------------------
+
+_WRK_SCRIPT = """
+wrk.method = "{method}"
+{body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("COURSE_RESULT %d %d %d %d %d %d %d %f %f %f %f %f %f\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.mean / 1000, latency.max / 1000))
+end
+"""
+
+
+def _require(tool: str, executable: str | None) -> str:
+    path = executable or shutil.which(tool)
+    if path is None:
+        fix = "apt-get install wrk" if tool == "wrk" else "pip install locust (in a separate venv is fine)"
+        raise ToolNotInstalledError(f"{tool!r} is not installed (not on PATH). Install it: `{fix}`.")
+    return path
+
+
+def parse_wrk_output(output: str, *, concurrency: int | None = None) -> LoadResult:
+    """Parse the `COURSE_RESULT` line that `run_wrk`'s Lua script prints into a `LoadResult`.
+
+    >>> r = parse_wrk_output("COURSE_RESULT 100 1000000 0 0 0 2 0 1.0 2.0 3.0 4.0 1.5 9.0")
+    >>> (r.throughput_rps, r.p95_ms, r.status_counts)
+    (100.0, 3.0, {'2xx/3xx': 98, 'other': 2})
+    """
+    match = re.search(r"^COURSE_RESULT ((?:\S+ ?){13})$", output, flags=re.MULTILINE)
+    if match is None:
+        raise CourseUtilsError(f"No result line in wrk's output; it printed:\n{output[-2000:]}")
+    v = match.group(1).split()
+    n, dur_us, connect, read, write, status, timeout = (int(x) for x in v[:7])
+    p50, p90, p95, p99, mean, mx = (float(x) for x in v[7:])
+    errors = {k: c for k, c in (("connect", connect), ("read", read), ("write", write), ("timeout", timeout))}
+    return LoadResult(
+        tool="wrk",
+        n_requests=n,
+        duration_s=dur_us / 1e6,
+        throughput_rps=n / (dur_us / 1e6) if dur_us else math.nan,
+        p50_ms=p50,
+        p90_ms=p90,
+        p95_ms=p95,
+        p99_ms=p99,
+        mean_ms=mean,
+        max_ms=mx,
+        status_counts={"2xx/3xx": n - status, "other": status},
+        error_counts={k: c for k, c in errors.items() if c},
+        concurrency=concurrency,
+    )
+
+
+def run_wrk(
+    url: str,
+    *,
+    concurrency: int = 8,
+    threads: int = 2,
+    duration_s: float = 5.0,
+    method: str = "GET",
+    body: str | None = None,
+    content_type: str = "application/json",
+    executable: str | None = None,
+) -> LoadResult:
+    """Run wrk (closed loop, C) for `duration_s` as a bounded subprocess; ToolNotInstalledError if absent.
+
+    >>> run_wrk(srv.url + "/health", concurrency=16, duration_s=5).throughput_rps  # doctest: +SKIP
+    4100.0
+    """
+    wrk = _require("wrk", executable)
+    lines = ""
+    if body is not None:  # a Lua long string needs no escaping
+        lines = f'wrk.body = [==[{body}]==]\nwrk.headers["Content-Type"] = "{content_type}"'
+    script = Path(tempfile.mkdtemp(prefix="wrk-")) / "course.lua"
+    script.write_text(_WRK_SCRIPT.format(method=method, body=lines))
+    seconds = max(1, math.ceil(duration_s))
+    args = [
+        wrk,
+        f"-t{min(threads, concurrency)}",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = _proc.run_bounded(args, timeout_s=seconds + 30, what="wrk")
+    return parse_wrk_output(output, concurrency=concurrency)
+
+
+_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+
+class CourseUser(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def call(self):
+        self.client.request({method!r}, {path!r}, json={body!r})
+"""
+
+
+def parse_locust_stats(csv_text: str, *, concurrency: int | None = None) -> LoadResult:
+    """Parse locust's `--csv PREFIX` file `PREFIX_stats.csv` (its `Aggregated` row) into a `LoadResult`.
+
+    >>> head = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
+    >>> head += "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
+    >>> head += "50%,90%,95%,99%"
+    >>> r = parse_locust_stats(head + "\\n,Aggregated,10,1,3,3.5,1,9,20,5.0,0.5,3,5,6,9\\n")
+    >>> (r.n_requests, r.p95_ms, r.throughput_rps, r.error_counts)
+    (10, 6.0, 5.0, {'failures': 1})
+    """
+    import csv
+    import io
+
+    rows = [row for row in csv.DictReader(io.StringIO(csv_text)) if row.get("Name") == "Aggregated"]
+    if not rows:
+        raise CourseUtilsError(f"No 'Aggregated' row in locust's stats CSV:\n{csv_text[-2000:]}")
+    row = {k: (v if v not in ("N/A", "") else "nan") for k, v in rows[0].items()}
+    n, failures, rps = int(row["Request Count"]), int(row["Failure Count"]), float(row["Requests/s"])
+    return LoadResult(
+        tool="locust",
+        n_requests=n,
+        duration_s=n / rps if rps else math.nan,
+        throughput_rps=rps,
+        p50_ms=float(row["50%"]),
+        p90_ms=float(row["90%"]),
+        p95_ms=float(row["95%"]),
+        p99_ms=float(row["99%"]),
+        mean_ms=float(row["Average Response Time"]),
+        max_ms=float(row["Max Response Time"]),
+        status_counts={"ok": n - failures, "failed": failures},
+        error_counts={"failures": failures} if failures else {},
+        concurrency=concurrency,
+    )
+
+
+def run_locust(
+    url: str,
+    *,
+    path: str = "/",
+    users: int = 8,
+    spawn_rate: float = 100.0,
+    duration_s: float = 10.0,
+    method: str = "GET",
+    json: Any = None,
+    locustfile: Path | str | None = None,
+    executable: str | None = None,
+) -> LoadResult:
+    """Run locust headless as a bounded subprocess (it cannot run inside a Jupyter kernel: gevent).
+
+    `url` is the host (`http://127.0.0.1:8000`), `path` the endpoint; pass your own `locustfile` to replace
+    the generated one (a user that calls `method path` with `json` back to back).
+
+    >>> run_locust(srv.url, path="/health", users=8, duration_s=10).p95_ms  # doctest: +SKIP
+    6.0
+    """
+    locust = _require("locust", executable)
+    workdir = Path(tempfile.mkdtemp(prefix="locust-"))
+    if locustfile is None:
+        locustfile = workdir / "locustfile.py"
+        locustfile.write_text(_LOCUSTFILE.format(method=method, path=path, body=json))
+    seconds = max(1, math.ceil(duration_s))
+    args = [locust, "-f", str(locustfile), "--headless", "--host", url, "-u", str(users)]
+    args += ["-r", str(spawn_rate), "-t", f"{seconds}s", "--csv", str(workdir / "run"), "--only-summary"]
+    # locust exits 1 when some requests failed; its stats still hold.
+    _proc.run_bounded(args, timeout_s=seconds + 60, what="locust", ok_codes=(0, 1))
+    return parse_locust_stats((workdir / "run_stats.csv").read_text(), concurrency=users)

@@ -1,0 +1,426 @@
+"""Run a FastAPI/ASGI app in the background: a uvicorn thread for notebooks, a subprocess for isolation.
+
+`BackgroundServer` runs `uvicorn.Server` in a daemon thread on a socket it binds itself (port 0 by
+default, the real port read back from the socket), waits a bounded time for startup and fails fast with
+the cause when the port is taken, the lifespan startup raises or the thread dies. A server started with
+`name=` replaces the running server of that name, so re-running a notebook cell never leaks the old one.
+
+`ServerProcess` runs `python -m uvicorn MODULE:APP --app-dir DIR` in its own process group and polls a
+health path; the grader uses it so that a submission cannot touch the grader's process.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import uvicorn
+from uvicorn.importer import import_from_string
+
+from course_utils import _ports, _proc
+from course_utils.config import get_settings
+from course_utils.errors import ServerStartError, ServerStopError
+
+__all__ = ["BackgroundServer", "ServerProcess", "running_servers", "stop_all"]
+
+_ASGIApp = Callable[..., Any]
+_REGISTRY: dict[str, BackgroundServer | ServerProcess] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def running_servers() -> dict[str, BackgroundServer | ServerProcess]:
+    """The running servers started with a `name=`, by name.
+
+    >>> running_servers()
+    {}
+    """
+    with _REGISTRY_LOCK:
+        return dict(_REGISTRY)
+
+
+def stop_all() -> None:
+    """Stop every running named server (a notebook's clean-up cell).
+
+    >>> stop_all()
+    """
+    for server in running_servers().values():
+        server.stop()
+
+
+def _register(name: str | None, server: BackgroundServer | ServerProcess) -> None:
+    if name is None:
+        return
+    with _REGISTRY_LOCK:
+        old = _REGISTRY.pop(name, None)
+    if old is not None and old is not server:
+        old.stop()
+    with _REGISTRY_LOCK:
+        _REGISTRY[name] = server
+
+
+def _unregister(name: str | None, server: BackgroundServer | ServerProcess) -> None:
+    with _REGISTRY_LOCK:
+        if name is not None and _REGISTRY.get(name) is server:
+            del _REGISTRY[name]
+
+
+class _LifespanWatch:
+    """ASGI wrapper that remembers why the lifespan startup failed (uvicorn only logs it, then sys.exit)."""
+
+    def __init__(self, app: _ASGIApp) -> None:
+        self.app = app
+        self.failure_message: str | None = None
+        self.exception: BaseException | None = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                self.failure_message = str(message.get("message", ""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except BaseException as exc:
+            self.exception = exc
+            raise
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that signals the end of its startup, whether it succeeded or not."""
+
+    def __init__(self, config: uvicorn.Config, settled: threading.Event) -> None:
+        super().__init__(config)
+        self._settled = settled
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._settled.set()
+
+
+class BackgroundServer:
+    """A uvicorn server in a daemon thread: context manager, or `start()` / `stop()`.
+
+    Options default to `course_utils.config.get_settings()` (host 127.0.0.1, timeouts).
+
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> @app.get("/health")
+    ... def health() -> dict[str, str]:
+    ...     return {"status": "ok"}
+    >>> with BackgroundServer(app) as srv:
+    ...     httpx.get(srv.url + "/health").json()
+    {'status': 'ok'}
+    >>> srv = BackgroundServer(app, name="demo").start()  # a re-run of this cell stops the old one
+    >>> srv.stop()
+    """
+
+    def __init__(
+        self,
+        app: _ASGIApp | str,
+        *,
+        host: str | None = None,
+        port: int = 0,
+        name: str | None = None,
+        start_timeout_s: float | None = None,
+        stop_timeout_s: float | None = None,
+        log_level: str = "warning",
+        **uvicorn_options: Any,
+    ) -> None:
+        settings = get_settings()
+        self.app = app
+        self.host = host if host is not None else settings.host
+        self.requested_port = port
+        self.name = name
+        self.start_timeout_s = start_timeout_s or settings.server_start_timeout_s
+        self.stop_timeout_s = stop_timeout_s or settings.server_stop_timeout_s
+        self.log_level = log_level
+        self.uvicorn_options = uvicorn_options
+        self.port: int | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. `http://127.0.0.1:43123` (only while running)."""
+        if self.port is None:
+            raise ServerStartError("The server is not running, so it has no URL yet. Call srv.start() first.")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True between a successful `start()` and `stop()`."""
+        return self._thread is not None and self._thread.is_alive() and self.port is not None
+
+    def start(self) -> Self:
+        """Bind, start the thread, wait until uvicorn has started; raise ServerStartError with the cause."""
+        if self.running:
+            return self
+        _register(self.name, self)
+        try:
+            sock = _ports.bind_socket(self.host, self.requested_port)
+        except OSError as exc:
+            _unregister(self.name, self)
+            why = "the port is in use" if exc.errno == errno.EADDRINUSE else str(exc)
+            raise ServerStartError(
+                f"Server not started on {self.host}:{self.requested_port}: {why}. "
+                "Pass port=0 for a free port, or stop the old server (srv.stop())."
+            ) from exc
+
+        try:
+            app = import_from_string(self.app) if isinstance(self.app, str) else self.app
+            watch = _LifespanWatch(app)
+            config = uvicorn.Config(
+                watch,
+                log_level=self.log_level,
+                timeout_graceful_shutdown=max(1, round(self.stop_timeout_s)),
+                **self.uvicorn_options,
+            )
+        except Exception as exc:
+            sock.close()
+            _unregister(self.name, self)
+            raise ServerStartError(
+                f"Server not started: could not load the app {self.app!r} ({exc}). "
+                "Pass an ASGI app object or an import string 'module:attribute'."
+            ) from exc
+        settled = threading.Event()
+        self._server = server = _Server(config, settled)
+        self._thread_error = None
+
+        def target() -> None:
+            try:
+                server.run(sockets=[sock])
+            except BaseException as exc:  # SystemExit from uvicorn's startup failure, or any crash
+                self._thread_error = exc
+            finally:
+                sock.close()
+                settled.set()
+
+        port: int = sock.getsockname()[1]
+        self._thread = threading.Thread(target=target, name=f"uvicorn-{port}", daemon=True)
+        self._thread.start()
+        in_time = settled.wait(self.start_timeout_s)
+        if not server.started:
+            self._abort()
+            cause = watch.exception or self._thread_error
+            raise ServerStartError(self._start_failure(port, watch, in_time)) from cause
+        self.port = port
+        return self
+
+    def _start_failure(self, port: int, watch: _LifespanWatch, settled: bool) -> str:
+        where = f"Server on {self.host}:{port} did not start"
+        if watch.exception is not None or watch.failure_message:
+            cause = repr(watch.exception) if watch.exception is not None else ""
+            cause = cause or (watch.failure_message or "").strip().splitlines()[-1]
+            return (
+                f"{where}: the app's lifespan startup failed with {cause}. "
+                "Fix the startup code (e.g. model loading) and start again."
+            )
+        if not settled:
+            return (
+                f"{where} within {self.start_timeout_s:.1f}s: startup is still running. "
+                "Pass a larger start_timeout_s or make startup faster."
+            )
+        return (
+            f"{where}: the server thread ended with {self._thread_error!r}. "
+            "Check the app and the uvicorn options, then start again."
+        )
+
+    def _abort(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(self.stop_timeout_s)
+        self._thread = None
+        self._server = None
+        _unregister(self.name, self)
+
+    def stop(self) -> None:
+        """Graceful stop; after `stop_timeout_s` force the exit. Idempotent; ServerStopError if stuck."""
+        thread, server = self._thread, self._server
+        if thread is None or server is None:
+            return
+        server.should_exit = True
+        thread.join(self.stop_timeout_s)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(self.stop_timeout_s)
+        self.port = None
+        self._thread = None
+        self._server = None
+        _unregister(self.name, self)
+        if thread.is_alive():
+            raise ServerStopError(
+                f"Server thread {thread.name!r} still runs {2 * self.stop_timeout_s:.1f}s after the stop "
+                "request: a request handler blocks. Make handlers return (timeouts) or restart the kernel."
+            )
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"BackgroundServer(name={self.name!r}, {state})"
+
+
+class ServerProcess:
+    """`python -m uvicorn APP --app-dir DIR` in its own process group, ready once `health_path` answers 200.
+
+    >>> import textwrap
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "app.py").write_text(textwrap.dedent('''
+    ...     from fastapi import FastAPI
+    ...     app = FastAPI()
+    ...     @app.get("/health")
+    ...     def health():
+    ...         return {"status": "ok"}
+    ... '''))
+    >>> with ServerProcess("app:app", app_dir=d) as proc:
+    ...     httpx.get(proc.url + "/health").status_code
+    200
+    """
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        app_dir: Path | str,
+        host: str | None = None,
+        port: int = 0,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        inherit_env: bool = True,
+        health_path: str = "/health",
+        start_timeout_s: float | None = None,
+        stop_timeout_s: float | None = None,
+        log_path: Path | str | None = None,
+        python: str = sys.executable,
+        extra_args: Sequence[str] = (),
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.app = app
+        self.app_dir = Path(app_dir)
+        self.host = host if host is not None else settings.host
+        self.requested_port = port
+        self.name = name
+        self.env = dict(env or {})
+        self.inherit_env = inherit_env
+        self.health_path = health_path
+        self.start_timeout_s = start_timeout_s or settings.server_start_timeout_s
+        self.stop_timeout_s = stop_timeout_s or settings.server_stop_timeout_s
+        self.log_path = (
+            Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="server-")) / "server.log"
+        )
+        self.python = python
+        self.extra_args = tuple(extra_args)
+        self.preexec_fn = preexec_fn
+        self.port: int | None = None
+        self.returncode: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. `http://127.0.0.1:43123` (only while running)."""
+        if self.port is None:
+            raise ServerStartError("The server process is not running. Call proc.start() first.")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the process runs after a successful `start()`."""
+        return self._proc is not None and self._proc.poll() is None and self.port is not None
+
+    def output(self) -> str:
+        """Everything the process wrote to stdout/stderr so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> Self:
+        """Spawn the process and poll `health_path`; ServerStartError with its output if it never answers."""
+        if self.running:
+            return self
+        _register(self.name, self)
+        port = self.requested_port or _ports.free_port(self.host)
+        args = [self.python, "-m", "uvicorn", self.app, "--app-dir", str(self.app_dir)]
+        args += ["--host", self.host, "--port", str(port), *self.extra_args]
+        env = self._child_env()
+        self._proc = proc = _proc.spawn(args, log_path=self.log_path, env=env, preexec_fn=self.preexec_fn)
+        health_url = f"http://{self.host}:{port}{self.health_path}"
+        deadline = time.monotonic() + self.start_timeout_s
+        last = "no answer yet"
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                try:
+                    proc.wait(timeout=0.05)  # the poll interval, and notices an early exit at once
+                except subprocess.TimeoutExpired:
+                    pass
+                else:
+                    self._fail(f"exited with code {proc.returncode} before answering {health_url}")
+                try:
+                    status = client.get(health_url).status_code
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}"
+                    continue
+                if status == 200:
+                    self.port = port
+                    return self
+                last = f"HTTP {status}"
+        self._fail(f"did not answer 200 on {health_url} within {self.start_timeout_s:.1f}s (last: {last})")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _child_env(self) -> dict[str, str] | None:
+        if self.inherit_env:
+            if not self.env:
+                return None
+            return {**os.environ, **self.env}
+        return dict(self.env)
+
+    def _fail(self, what: str) -> None:
+        self.stop()
+        output = _proc.tail(self.log_path, n_lines=30)
+        raise ServerStartError(
+            f"Server process `uvicorn {self.app} --app-dir {self.app_dir}` {what}. "
+            f"Fix the error in its output and start again; output ({self.log_path}):\n{output}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL after `stop_timeout_s`. Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        self.returncode = _proc.stop_process_group(proc, timeout_s=self.stop_timeout_s)
+        self._proc = None
+        self.port = None
+        _unregister(self.name, self)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"ServerProcess({self.app!r}, name={self.name!r}, {state})"

@@ -1,0 +1,423 @@
+"""Docker tools: Dockerfile lint and build-stream parsing (no daemon), then builds and runs on a real daemon.
+
+Tests marked `docker` skip on a laptop without a daemon and fail in CI (see conftest.py). Builds and
+containers use host networking; the services listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from course_utils import _ports, docker_tools
+from course_utils.config import get_settings
+from course_utils.docker_tools import LintFinding, lint_dockerfile, parse_build_events
+from course_utils.errors import ContainerStartError, DockerBuildError, DockerUnavailableError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "course-base:bookworm"
+
+GOOD_DOCKERFILE = """\
+# syntax=docker/dockerfile:1
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PYTHONUNBUFFERED=1 \\
+    PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY src/ ./src/
+RUN useradd --create-home app
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=10s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
+CMD ["uvicorn", "app:app", "--app-dir", "src", "--host", "0.0.0.0", "--port", "8000"]
+"""
+
+BAD_DOCKERFILE = """\
+FROM python:latest
+COPY . .
+COPY .env /app/.env
+COPY data/train.csv /app/data/
+RUN pip install -r requirements.txt
+CMD uvicorn app:app --app-dir src
+"""
+
+GOOD_IGNORE = ".git\ndata/\nnotebooks/\n.env\n__pycache__/\n"
+
+
+def lint(tmp_path: Path, dockerfile: str, dockerignore: str | None = GOOD_IGNORE) -> dict[str, LintFinding]:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    if dockerignore is not None:
+        (tmp_path / ".dockerignore").write_text(dockerignore)
+    return {f.rule: f for f in lint_dockerfile(tmp_path / "Dockerfile")}
+
+
+ALL_RULES = {
+    "base-slim-pinned",
+    "deps-before-code",
+    "dockerignore",
+    "non-root-user",
+    "pythonunbuffered",
+    "healthcheck",
+    "expose",
+    "exec-form-cmd",
+    "no-secrets-or-data",
+}
+
+
+def test_lint_good_dockerfile_passes_every_rule(tmp_path: Path) -> None:
+    findings = lint(tmp_path, GOOD_DOCKERFILE)
+    assert set(findings) == ALL_RULES
+    assert [f for f in findings.values() if not f.ok] == []
+    for f in findings.values():
+        assert f.message.endswith(".") and f.message.count(". ") == 0, f"not one sentence: {f.message}"
+
+
+def test_lint_bad_dockerfile_fails_every_rule(tmp_path: Path) -> None:
+    findings = lint(tmp_path, BAD_DOCKERFILE, dockerignore=None)
+    assert {rule for rule, f in findings.items() if not f.ok} == ALL_RULES
+    assert "python:latest" in findings["base-slim-pinned"].message
+    assert ".env" in findings["no-secrets-or-data"].message
+    assert "data/train.csv" in findings["no-secrets-or-data"].message
+    assert "exec form" in findings["exec-form-cmd"].message
+
+
+@pytest.mark.parametrize(
+    ("from_lines", "ok"),
+    [
+        ("FROM python:3.11-slim", True),
+        ("FROM python:3.11.9-slim-bookworm AS runtime", True),
+        ("FROM python@sha256:" + "a" * 64, False),  # pinned but not known to be slim
+        ("FROM python:3.11", False),
+        ("FROM python", False),
+        ("ARG BASE_IMAGE=python:3.11-slim\nFROM $BASE_IMAGE", True),
+        ("ARG BASE_IMAGE\nFROM ${BASE_IMAGE:-python:3.11-slim}", True),
+        ("ARG BASE_IMAGE=python:latest\nFROM ${BASE_IMAGE}", False),
+        ("FROM python:3.11 AS build\nRUN pip wheel x\nFROM python:3.11-slim", True),
+        ("FROM python:3.11-slim AS base\nFROM base", True),
+    ],
+)
+def test_lint_base_image(tmp_path: Path, from_lines: str, ok: bool) -> None:
+    findings = lint(
+        tmp_path, GOOD_DOCKERFILE.replace("ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}", from_lines)
+    )
+    assert findings["base-slim-pinned"].ok is ok, findings["base-slim-pinned"].message
+
+
+def test_lint_code_copied_before_dependencies(tmp_path: Path) -> None:
+    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/\n", "").replace(
+        "COPY requirements.txt .", "COPY src/ ./src/\nCOPY requirements.txt ."
+    )
+    assert not lint(tmp_path, dockerfile)["deps-before-code"].ok
+
+
+def test_lint_dockerignore_must_exclude_data_git_notebooks(tmp_path: Path) -> None:
+    finding = lint(tmp_path, GOOD_DOCKERFILE, dockerignore=".git\n")["dockerignore"]
+    assert not finding.ok and "data" in finding.message and "notebooks" in finding.message
+    assert lint(tmp_path, GOOD_DOCKERFILE, dockerignore="**/data\n.git/\nnotebooks\n")["dockerignore"].ok
+
+
+@pytest.mark.parametrize(
+    ("user_line", "ok"), [("USER app", True), ("USER 1000:1000", True), ("USER root", False), ("", False)]
+)
+def test_lint_user(tmp_path: Path, user_line: str, ok: bool) -> None:
+    assert lint(tmp_path, GOOD_DOCKERFILE.replace("USER app", user_line))["non-root-user"].ok is ok
+
+
+def test_lint_broad_copy_needs_dockerignore_for_env_and_data(tmp_path: Path) -> None:
+    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/", "COPY . .")
+    assert lint(tmp_path, dockerfile)["no-secrets-or-data"].ok
+    finding = lint(tmp_path, dockerfile, dockerignore=".git\nnotebooks\n")["no-secrets-or-data"]
+    assert not finding.ok and ".env" in finding.message
+
+
+@pytest.mark.parametrize("secret", ["id_rsa", "certs/server.pem", "secrets.json", "reviews.csv", ".env.prod"])
+def test_lint_secret_sources(tmp_path: Path, secret: str) -> None:
+    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/", f"COPY src/ ./src/\nCOPY {secret} /app/")
+    assert not lint(tmp_path, dockerfile)["no-secrets-or-data"].ok
+
+
+def test_lint_healthcheck_none_and_shell_form_entrypoint(tmp_path: Path) -> None:
+    dockerfile = GOOD_DOCKERFILE.replace("HEALTHCHECK --interval=10s CMD", "HEALTHCHECK NONE\n# CMD")
+    assert not lint(tmp_path, dockerfile)["healthcheck"].ok
+
+
+RECORDED_OK = [
+    {"stream": "Step 1/3 : ARG BASE_IMAGE=python:3.11-slim"},
+    {"stream": "\n"},
+    {"stream": "Step 2/3 : FROM ${BASE_IMAGE}\n"},
+    {"stream": " ---> 1a2b3c\n"},
+    {"stream": 'Step 3/3 : CMD ["python3"]\n'},
+    {"stream": " ---> Running in 9f8e\n"},
+    {"aux": {"ID": "sha256:abc123"}},
+    {"stream": "Successfully built abc123\n"},
+    {"stream": "Successfully tagged tiny:test\n"},
+]
+
+
+def test_parse_build_events_success_reports_lines_and_steps() -> None:
+    lines: list[str] = []
+    steps: list[tuple[int, int]] = []
+    image_id, log = parse_build_events(
+        RECORDED_OK, on_line=lines.append, on_step=lambda n, total: steps.append((n, total))
+    )
+    assert image_id == "sha256:abc123"
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert lines == log and log[-1] == "Successfully tagged tiny:test"
+
+
+def test_parse_build_events_failure_names_the_step_and_its_output() -> None:
+    events = [
+        *RECORDED_OK[:4],
+        {"stream": "Step 3/4 : RUN pip install nosuchpackage==0.0.1\n"},
+        {"stream": " ---> Running in 9f8e\n"},
+        {"stream": "ERROR: No matching distribution found for nosuchpackage==0.0.1\n"},
+        {
+            "errorDetail": {
+                "code": 1,
+                "message": "The command '/bin/sh -c pip install' returned a non-zero code: 1",
+            },
+            "error": "The command '/bin/sh -c pip install' returned a non-zero code: 1",
+        },
+    ]
+    with pytest.raises(DockerBuildError) as info:
+        parse_build_events(events, tag="tiny:test")
+    message = str(info.value)
+    assert "'Step 3/4 : RUN pip install nosuchpackage==0.0.1'" in message
+    assert "No matching distribution found" in message
+    assert "tiny:test" in message and "Step 2/3" not in message.split("Output of the step:")[1]
+
+
+def test_parse_build_events_buildkit_style_step() -> None:
+    events = [
+        {"stream": "#5 [2/3] RUN false\n"},
+        {
+            "errorDetail": {
+                "message": 'process "/bin/sh -c false" did not complete successfully: exit code: 1'
+            }
+        },
+    ]
+    with pytest.raises(DockerBuildError, match=r"failed at '#5 \[2/3\] RUN false'.*exit code: 1"):
+        parse_build_events(events)
+
+
+def test_parse_build_events_without_image_id() -> None:
+    with pytest.raises(DockerBuildError, match="without an image id"):
+        parse_build_events([{"stream": "Step 1/1 : FROM x\n"}])
+
+
+def test_unreachable_daemon_becomes_docker_unavailable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailableError, match=r"No Docker daemon answers.*docker\.sh") as info:
+        docker_tools.docker_client()
+    assert isinstance(info.value.__cause__, docker.errors.DockerException)
+    status = docker_tools.docker_status()
+    assert not status.ok and "no Docker daemon answers" in status.detail and "docker.sh" in status.fix
+
+
+# --- real daemon -------------------------------------------------------------------------------------------
+
+TINY_DOCKERFILE = """\
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PYTHONUNBUFFERED=1 PORT=8000
+WORKDIR /srv
+RUN useradd --create-home app && echo ok > /srv/health
+USER app
+EXPOSE 8000
+# PID 1 ignores SIGTERM unless it handles it; Python handles SIGINT, so `docker stop` is quick.
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s CMD python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\\"PORT\\"]}/health')"
+CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\" --bind 127.0.0.1"]
+"""
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[docker.DockerClient]:
+    c = docker_tools.docker_client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def base_image(client: docker.DockerClient, require_component: Callable[[str, bool, str], None]) -> str:
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        require_component(
+            BASE_IMAGE, False, "the local base image is missing; run `bash .ci/docker.sh` as root"
+        )
+    return BASE_IMAGE
+
+
+@pytest.fixture
+def tag(client: docker.DockerClient) -> Iterator[str]:
+    name = f"course-test-{uuid.uuid4().hex[:8]}:latest"
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(name, force=True)
+
+
+@pytest.mark.docker
+def test_build_run_healthy_user_and_size(
+    tmp_path: Path, client: docker.DockerClient, base_image: str, tag: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text(TINY_DOCKERFILE)
+    lines: list[str] = []
+    result = docker_tools.build_image(
+        tmp_path,
+        tag=tag,
+        build_args={"BASE_IMAGE": base_image},
+        on_line=lines.append,
+        progress=False,
+        client=client,
+    )
+    assert result.image_id.startswith("sha256:") and result.tag == tag
+    assert any(line.startswith("Step 1/") for line in lines)
+    assert docker_tools.image_user(tag, client=client) == "app"
+    size = docker_tools.image_size_mb(tag, client=client)
+    assert 50 < size < 1000
+
+    port = _ports.free_port()
+    with docker_tools.run_container(
+        tag,
+        env={"PORT": str(port)},
+        health_url=f"http://127.0.0.1:{port}/health",
+        timeout_s=60,
+        client=client,
+    ) as running:
+        assert running.health() == "healthy"
+        assert httpx.get(f"http://127.0.0.1:{port}/health").text.strip() == "ok"
+        code, out = running.exec(["id", "-u"])
+        assert code == 0 and out.strip() != "0"
+        container_id = running.id
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get(container_id)
+
+
+@pytest.mark.docker
+def test_failing_build_names_the_step(
+    tmp_path: Path, client: docker.DockerClient, base_image: str, tag: str
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo preparing\nRUN echo broken-step-output && exit 3\n"
+    )
+    with pytest.raises(DockerBuildError) as info:
+        docker_tools.build_image(
+            tmp_path, tag=tag, build_args={"BASE_IMAGE": base_image}, progress=False, client=client
+        )
+    message = str(info.value)
+    assert "Step 4/4 : RUN echo broken-step-output && exit 3" in message
+    assert "broken-step-output" in message.split("Output of the step:")[1]
+    assert "non-zero code: 3" in message
+
+
+@pytest.mark.docker
+def test_container_that_exits_fails_with_its_logs(client: docker.DockerClient, base_image: str) -> None:
+    with pytest.raises(ContainerStartError, match=r"(?s)exited with code 7.*model folder missing"):
+        docker_tools.run_container(
+            base_image,
+            command=["sh", "-c", "echo model folder missing; exit 7"],
+            health_url="http://127.0.0.1:1/health",
+            timeout_s=30,
+            client=client,
+        )
+
+
+# --- the reference capstone image ---------------------------------------------------------------------------
+
+CAPSTONE = PROJECT_ROOT / "solutions" / "capstone"
+
+
+def capstone_context(tmp_path: Path, require_component: Callable[[str, bool, str], None]) -> Path:
+    """A build context: a copy of solutions/capstone plus the exported model in model/.
+
+    The copy keeps solutions/ untouched.
+    """
+    model_dir = get_settings().model_dir
+    require_component(
+        "capstone Dockerfile", (CAPSTONE / "Dockerfile").exists(), f"{CAPSTONE}/Dockerfile is missing"
+    )
+    require_component(
+        "exported model", (model_dir / "model_card.json").exists(), f"run `make model` ({model_dir})"
+    )
+    context = tmp_path / "capstone"
+    ignore = shutil.ignore_patterns(".ruff_cache", "__pycache__", ".pytest_cache", "model")
+    shutil.copytree(CAPSTONE, context, ignore=ignore)
+    shutil.copytree(model_dir, context / "model")
+    return context
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_capstone_image_builds_runs_and_predicts(
+    tmp_path: Path,
+    client: docker.DockerClient,
+    base_image: str,
+    tag: str,
+    record_property: pytest.RecordProperty,
+    require_component: Callable[[str, bool, str], None],
+) -> None:
+    context = capstone_context(tmp_path, require_component)
+    findings = [f for f in lint_dockerfile(context / "Dockerfile") if not f.ok]
+    assert findings == [], f"the reference Dockerfile breaks the course's own rules: {findings}"
+
+    result = docker_tools.build_image(
+        context, tag=tag, build_args={"BASE_IMAGE": base_image}, progress=False, client=client
+    )
+    size_mb = docker_tools.image_size_mb(tag, client=client)
+    record_property("capstone_image_size_mb", round(size_mb, 1))
+    record_property("capstone_build_s", round(result.duration_s, 1))
+    assert docker_tools.image_user(tag, client=client) not in ("", "root", "0")
+
+    # With host networking the container shares the machine's ports: the image's uvicorn reads its port
+    # from UVICORN_PORT (CMD and HEALTHCHECK alike), so give it a free one.
+    assert "UVICORN_PORT" in (context / "Dockerfile").read_text()
+    port = _ports.free_port()
+    env = {"UVICORN_PORT": str(port)}
+    with docker_tools.run_container(
+        tag,
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/ready",  # /health is liveness; /ready waits for the model
+        timeout_s=120,
+        client=client,
+    ) as running:
+        assert running.health() == "healthy", running.logs()[-2000:]
+        code, out = running.exec(["id", "-u"])
+        assert code == 0 and out.strip() != "0"
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/predict", json={"text": "A wonderful, moving film."}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["label"] in ("positive", "negative") and 0.0 <= body["confidence"] <= 1.0
+        assert body["model_version"]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    flags = doctest.ELLIPSIS | doctest.IGNORE_EXCEPTION_DETAIL
+    assert doctest.testmod(docker_tools, optionflags=flags).failed == 0
+
+
+@pytest.mark.docker
+def test_missing_image_is_a_clear_error(client: docker.DockerClient) -> None:
+    from course_utils.errors import ImageNotFoundError
+
+    with pytest.raises(ImageNotFoundError, match=r"No image 'course-test-missing:0'.*Build it first"):
+        docker_tools.image_size_mb("course-test-missing:0", client=client)
+    with pytest.raises(ImageNotFoundError):
+        docker_tools.run_container("course-test-missing:0", client=client)
