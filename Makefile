@@ -54,6 +54,10 @@ docker: model
 	rm -rf solutions/capstone/model && cp -r artifacts/model solutions/capstone/model
 	docker build -t course-capstone:latest solutions/capstone
 
+# Side-by-side measurements (not part of make test: timing belongs in benchmarks, not unit tests).
+bench: model
+	$(BIN)/python benchmarks/capstone.py
+
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new
 	@echo "wrote requirements.txt.new; review it and move it over requirements.txt"
