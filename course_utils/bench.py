@@ -14,6 +14,7 @@ import math
 import random
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -395,9 +396,11 @@ end
 
 
 def _require(tool: str, executable: str | None) -> str:
-    path = executable or shutil.which(tool)
+    """The tool's path: given, installed beside this Python (locust in .venv), or on PATH."""
+    beside = Path(sys.executable).with_name(tool)
+    path = executable or (str(beside) if beside.is_file() else shutil.which(tool))
     if path is None:
-        fix = "apt-get install wrk" if tool == "wrk" else "pip install locust (in a separate venv is fine)"
+        fix = "apt-get install wrk" if tool == "wrk" else "make venv (pip install locust==2.47.0)"
         raise ToolNotInstalledError(f"{tool!r} is not installed (not on PATH). Install it: `{fix}`.")
     return path
 
