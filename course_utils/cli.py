@@ -3,6 +3,7 @@
     course-utils doctor        check this machine for the course, with a fix for every problem
     course-utils build-model   fine-tune and export the default model (cached)
     course-utils serve         serve the reference capstone on 127.0.0.1:8000
+    course-utils grade PATH    grade one capstone submission (grade-all DIR --jobs N: a class)
 
 Exit codes: 0 success; 1 a check failed or a CourseUtilsError was raised (its message is printed); 2 usage.
 This is the only module that prints or exits.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.errors import CourseUtilsError
+from course_utils.grading.cli import add_grade_commands
 
 __all__ = ["Check", "doctor_checks", "main"]
 
@@ -218,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
     serve.add_argument("--app-dir", default=str(PROJECT_ROOT / "solutions" / "capstone" / "src"))
     serve.set_defaults(run=_serve)
+    add_grade_commands(commands)
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)

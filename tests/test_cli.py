@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,15 @@ def test_library_errors_exit_1_with_the_message(
     monkeypatch.setattr(export, "build_model", fail)
     assert cli.main(["build-model", "--out", str(tmp_path)]) == 1
     assert "error: nothing here" in capsys.readouterr().err
+
+
+def test_grade_command_reports_an_empty_submission(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    submission = tmp_path / "student"
+    submission.mkdir()
+    assert cli.main(["grade", str(submission), "--no-docker", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "deploy.md is missing" in out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["score"] == 0 and results["tests"]

@@ -1,0 +1,189 @@
+"""The capstone rubric: named checks, their points, and a one-line fix-it for each.
+
+Why a table of data and not points scattered through the checks: the points policy (docs/grading.md), the
+reports and the calibration tests all read this one tuple, so a change of weights happens in one place.
+Points add up to 100; the Docker check is a bonus on top (never needed for full marks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["RUBRIC", "TOTAL_POINTS", "Check", "CheckResult", "Status", "check_named"]
+
+#: passed/failed: the check ran. not_run: a check it depends on failed (the reason is in the output).
+#: skipped: ungraded on this machine (only the bonus Docker check, when no daemon answers).
+Status = Literal["passed", "failed", "not_run", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the rubric: what is checked, what it is worth, and how to fix a failure."""
+
+    name: str
+    title: str
+    points: float
+    fix: str
+    bonus: bool = False
+
+    def passed(self, detail: str) -> CheckResult:
+        """Full points, with what was observed."""
+        return CheckResult(self, "passed", self.points, detail)
+
+    def failed(self, why: str) -> CheckResult:
+        """No points: `why` says what happened; the report adds the fix-it line."""
+        return CheckResult(self, "failed", 0.0, why)
+
+    def not_run(self, why: str) -> CheckResult:
+        """No points because a prerequisite failed (e.g. the app never started)."""
+        return CheckResult(self, "not_run", 0.0, why)
+
+    def skipped(self, why: str) -> CheckResult:
+        """Ungraded on this machine: zero points out of zero (only used for bonus checks)."""
+        return CheckResult(self, "skipped", 0.0, why)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check for one submission."""
+
+    check: Check
+    status: Status
+    score: float
+    detail: str
+
+    @property
+    def max_score(self) -> float:
+        """Points this check counts towards the maximum: 0 for a bonus (its points are extra credit)."""
+        return 0.0 if self.check.bonus else self.check.points
+
+    @property
+    def output(self) -> str:
+        """Feedback text for the student: what happened, why, and (on a failure) the fix."""
+        if self.status in ("passed", "skipped"):
+            return self.detail
+        return f"{self.detail}\nFix: {self.check.fix}"
+
+
+RUBRIC: tuple[Check, ...] = (
+    Check(
+        "files_present",
+        "Required files present",
+        5,
+        "Hand in src/app.py, Dockerfile, .dockerignore, requirements.txt and deploy.md at the top level.",
+    ),
+    Check(
+        "requirements_pinned",
+        "Requirements pinned exactly",
+        5,
+        "Pin every line of requirements.txt as name==version (pip freeze shows the versions you use).",
+    ),
+    Check(
+        "app_starts",
+        "App imports and starts",
+        5,
+        "Make `uvicorn app:app --app-dir src --port PORT` start quickly: no blocking work at import, no "
+        "hard-coded port, read the model folder from MODEL_DIR.",
+    ),
+    Check(
+        "health",
+        "GET /health liveness",
+        5,
+        'Return 200 {"status": "ok", "model_loaded": true|false} from /health without touching the model.',
+    ),
+    Check(
+        "ready",
+        "GET /ready readiness",
+        5,
+        "Return 200 from /ready only once the model is loaded and warmed up, 503 with a reason before "
+        "(and when the model cannot be loaded).",
+    ),
+    Check(
+        "predict_schema",
+        "POST /predict response schema",
+        10,
+        'Return 200 {"label": "positive"|"negative", "confidence": float, "model_version": str}.',
+    ),
+    Check(
+        "predict_confidence",
+        "Confidence is a probability, no raw logits",
+        5,
+        "Apply softmax and return the probability of the predicted label (0..1); never return logits.",
+    ),
+    Check(
+        "predict_probes",
+        "Predictions correct on the grader's probe set",
+        15,
+        "Load the exported model from MODEL_DIR and map logit column i to model_card.json labels[i].",
+    ),
+    Check(
+        "predict_validation",
+        "422 on empty, missing or wrong-typed text",
+        10,
+        "Declare `text: str` in a pydantic model and reject empty/whitespace text with a 422 "
+        "(e.g. a field_validator or Field(min_length=1) after strip).",
+    ),
+    Check(
+        "predict_too_long",
+        "400 beyond 512 tokens",
+        5,
+        "Tokenise without truncation, and answer 400 with a clear message when a text has more than 512 "
+        "tokens (including [CLS]/[SEP]).",
+    ),
+    Check(
+        "latency_logging",
+        "One JSON log line per request with latency_ms",
+        5,
+        "Add a middleware that logs one JSON object per request (method, path, status, latency_ms, "
+        "request_id) to stdout.",
+    ),
+    Check(
+        "metrics_families",
+        "/metrics exposes the required families",
+        5,
+        "Expose predict_requests_total (Counter) and predict_latency_seconds (Histogram, seconds) with "
+        "prometheus_client on GET /metrics.",
+    ),
+    Check(
+        "metrics_counter",
+        "predict_requests_total increases per request",
+        5,
+        "Call .inc() on predict_requests_total once per /predict request.",
+    ),
+    Check(
+        "latency_p95",
+        "p95 latency within budget at low concurrency",
+        5,
+        "Load the model once at startup (not per request) and keep blocking work off the event loop.",
+    ),
+    Check(
+        "dockerfile_lint",
+        "Dockerfile passes the course lint",
+        5,
+        "Fix each Dockerfile finding listed above (pinned base, non-root USER, HEALTHCHECK, no secrets).",
+    ),
+    Check(
+        "deploy_doc",
+        "deploy.md covers build, run, health checks and monitoring",
+        5,
+        "Give deploy.md a section (a # heading) for each of: build, run, health checks, monitoring.",
+    ),
+    Check(
+        "docker_run",
+        "Bonus: image builds and answers /health",
+        5,
+        "Make `docker build` succeed and the container answer GET /health on its port.",
+        bonus=True,
+    ),
+)
+
+TOTAL_POINTS: float = sum(check.points for check in RUBRIC if not check.bonus)
+
+
+def check_named(name: str) -> Check:
+    """The rubric line called `name`; KeyError listing the valid names otherwise."""
+    for check in RUBRIC:
+        if check.name == name:
+            return check
+    raise KeyError(f"No rubric check named {name!r}; valid names: {', '.join(c.name for c in RUBRIC)}.")

@@ -1,0 +1,287 @@
+"""Run a submission's app in a sandboxed process: own session, resource limits, loopback, bounded output.
+
+Why a process and not an import: student code can hang, crash, fork, print without end or return objects
+that lie about equality. Imported into the grader it could take the grader down or fool it; in its own
+process group the grader talks to it only over HTTP on 127.0.0.1 and kills the whole group afterwards.
+
+Limits (set in the child before `exec`, via `resource.setrlimit`): address space, CPU seconds, open files,
+file size, no core dumps, and the process count when the grader is not root (RLIMIT_NPROC counts every
+process of the user and does not apply to root, so as root the grader relies on the kill sweep instead).
+Every process of a run carries a marker in its environment, so the sweep also finds children that left
+the process group (`setsid`, double fork).
+
+Output (stdout and stderr, merged) is read through a pipe into a bounded buffer (head and tail kept), so a
+submission that prints gigabytes neither fills the disk nor blocks: it is truncated in the report.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+import psutil
+
+from course_utils import _proc
+
+__all__ = ["Limits", "OutputCapture", "SandboxedApp", "StartOutcome"]
+
+_MARKER_VAR = "COURSE_GRADER_RUN"
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits for one submission process (and its children, which inherit them)."""
+
+    memory_mb: int = 4096
+    cpu_s: int = 300
+    open_files: int = 1024
+    file_size_mb: int = 256
+    processes: int = 256
+
+    def preexec(self) -> Callable[[], None]:
+        """A `preexec_fn` that applies these limits in the child between fork and exec."""
+        nproc = _nproc_limit(self.processes)
+        settings = [
+            (resource.RLIMIT_AS, self.memory_mb * _MIB),
+            (resource.RLIMIT_CPU, self.cpu_s),
+            (resource.RLIMIT_NOFILE, self.open_files),
+            (resource.RLIMIT_FSIZE, self.file_size_mb * _MIB),
+            (resource.RLIMIT_CORE, 0),
+        ]
+        if nproc is not None:
+            settings.append((resource.RLIMIT_NPROC, nproc))
+
+        def apply() -> (
+            None
+        ):  # runs in the forked child: only setrlimit calls, no locks, no allocation-heavy work
+            for which, value in settings:
+                _soft, hard = resource.getrlimit(which)
+                capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
+                resource.setrlimit(which, (capped, hard))
+
+        return apply
+
+
+def _nproc_limit(extra: int) -> int | None:
+    """RLIMIT_NPROC for a child: the user's current process count + `extra`; None as root (not enforced)."""
+    if os.geteuid() == 0:
+        return None
+    uid = os.getuid()
+    mine = 0
+    for proc in psutil.process_iter(["uids", "num_threads"]):
+        with contextlib.suppress(psutil.Error, TypeError):
+            if proc.info["uids"].real == uid:
+                mine += int(proc.info["num_threads"] or 1)
+    return mine + extra
+
+
+class OutputCapture:
+    """Reads a pipe in a thread and keeps the first `head_bytes` and the last `tail_bytes` of it."""
+
+    def __init__(self, stream: IO[bytes], *, head_bytes: int = _MIB, tail_bytes: int = 2 * _MIB) -> None:
+        self._stream = stream
+        self._head = bytearray()
+        self._tail: collections.deque[bytes] = collections.deque()
+        self._tail_size = 0
+        self._head_limit = head_bytes
+        self._tail_limit = tail_bytes
+        self._lock = threading.Lock()
+        self.total_bytes = 0
+        self._thread = threading.Thread(target=self._pump, name="grader-output", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        read = getattr(self._stream, "read1", self._stream.read)
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := read(65536):
+                with self._lock:
+                    self.total_bytes += len(chunk)
+                    room = self._head_limit - len(self._head)
+                    if room > 0:
+                        self._head += chunk[:room]
+                        chunk = chunk[room:]
+                    if chunk:
+                        self._tail.append(chunk)
+                        self._tail_size += len(chunk)
+                        while self._tail_size - len(self._tail[0]) >= self._tail_limit:
+                            self._tail_size -= len(self._tail.popleft())
+
+    def text(self) -> str:
+        """Everything kept so far, with a marker where bytes were dropped."""
+        with self._lock:
+            head = bytes(self._head)
+            tail = b"".join(self._tail)
+            dropped = self.total_bytes - len(head) - len(tail)
+        middle = f"\n[... {dropped} bytes of output not kept ...]\n".encode() if dropped > 0 else b""
+        return (head + middle + tail).decode("utf-8", errors="replace")
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the end of the stream (all writers gone), at most `timeout_s`."""
+        self._thread.join(timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class StartOutcome:
+    """Whether the app answered HTTP on the grader's port, how long it took, and why not."""
+
+    ok: bool
+    seconds: float
+    detail: str
+
+
+class SandboxedApp:
+    """`python -m uvicorn app:app --app-dir SRC --host 127.0.0.1 --port PORT` under `Limits`.
+
+    Use as a context manager: leaving it kills the process group and every marked straggler.
+    """
+
+    def __init__(
+        self,
+        app_dir: Path,
+        *,
+        port: int,
+        env: dict[str, str],
+        cwd: Path,
+        limits: Limits | None = None,
+        python: str = sys.executable,
+        app: str = "app:app",
+    ) -> None:
+        self.app_dir = app_dir
+        self.port = port
+        self.cwd = cwd
+        self.limits = limits or Limits()
+        self.marker = uuid.uuid4().hex
+        self.env = {**env, _MARKER_VAR: self.marker}
+        self.args = [python, "-m", "uvicorn", app, "--app-dir", str(app_dir)]
+        self.args += ["--host", "127.0.0.1", "--port", str(port)]
+        self.url = f"http://127.0.0.1:{port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._output: OutputCapture | None = None
+
+    def start(self) -> Self:
+        """Spawn the process (returns at once; use `wait_until_answering`)."""
+        self._proc = subprocess.Popen(
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
+            preexec_fn=self.limits.preexec(),
+        )
+        assert self._proc.stdout is not None
+        self._output = OutputCapture(self._proc.stdout)
+        return self
+
+    def output(self) -> str:
+        """The captured stdout+stderr so far (bounded)."""
+        return self._output.text() if self._output is not None else ""
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the main process ended, else None."""
+        return self._proc.poll() if self._proc is not None else None
+
+    def wait_until_answering(self, timeout_s: float) -> StartOutcome:
+        """Poll the port until any HTTP answer (any status) or a read timeout after connecting.
+
+        Any answer counts: whether /health is *correct* is a separate check, and a server that accepts the
+        connection but hangs in the handler has started too (its handlers are graded later).
+        """
+        started = time.monotonic()
+        deadline = started + timeout_s
+        with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.5), trust_env=False) as client:
+            while True:
+                code = self.exit_code
+                elapsed = time.monotonic() - started
+                if code is not None:
+                    return StartOutcome(
+                        False, elapsed, f"the process exited with code {code} after {elapsed:.1f}s"
+                    )
+                try:
+                    client.get(self.url + "/health")
+                except (httpx.ConnectError, httpx.ConnectTimeout):
+                    pass
+                except httpx.HTTPError:  # connected, then the handler hung or broke the protocol: it listens
+                    return StartOutcome(True, elapsed, f"accepted connections after {elapsed:.1f}s")
+                else:
+                    return StartOutcome(True, elapsed, f"answered HTTP after {elapsed:.1f}s")
+                if time.monotonic() >= deadline:
+                    return StartOutcome(False, timeout_s, self._why_silent(timeout_s))
+                time.sleep(0.1)  # poll interval of a readiness wait
+
+    def _why_silent(self, timeout_s: float) -> str:
+        ports = sorted(self.listening_ports() - {self.port})
+        if ports:
+            return (
+                f"nothing answered on the grader's port {self.port} within {timeout_s:.0f}s, but the app "
+                f"listens on {', '.join(map(str, ports))}: it ignores --port (a hard-coded port, or "
+                "uvicorn.run at import)"
+            )
+        return (
+            f"nothing answered on port {self.port} within {timeout_s:.0f}s: the import or the startup blocks "
+            "(an endless loop, a download, or a very slow model load)"
+        )
+
+    def listening_ports(self) -> set[int]:
+        """TCP ports on which any process of this run listens."""
+        pids = {p.pid for p in self._processes()}
+        ports: set[int] = set()
+        with contextlib.suppress(psutil.Error, OSError):
+            for conn in psutil.net_connections(kind="tcp"):
+                if conn.pid in pids and conn.status == psutil.CONN_LISTEN and conn.laddr:
+                    ports.add(conn.laddr.port)
+        return ports
+
+    def _processes(self) -> list[psutil.Process]:
+        """Every live process carrying this run's marker (the main process, its group, escaped children)."""
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.environ().get(_MARKER_VAR) == self.marker:
+                    found.append(proc)
+        return found
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Kill the process group, then any marked process that escaped it; idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _proc.stop_process_group(proc, timeout_s=timeout_s)
+        for _ in range(3):  # a fork loop may spawn while we kill: sweep until nothing is left
+            stragglers = self._processes()
+            if not stragglers:
+                break
+            for straggler in stragglers:
+                with contextlib.suppress(psutil.Error):
+                    straggler.kill()
+            psutil.wait_procs(stragglers, timeout=1.0)
+        if self._output is not None:
+            self._output.join(timeout_s)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,138 @@
+"""Calibration on the real course material: the reference scores full marks, the untouched starter at most
+20%, and each broken copy of the reference loses exactly the points of the one check it breaks.
+
+Broken variants are made here, from the reference, by copying it to a temporary folder and applying one
+small textual patch; a patch whose target text is gone fails the test (so the variants cannot silently
+stop testing anything when the reference changes).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+import pytest
+from submissions import patched
+
+from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.grading import RUBRIC, GradeOptions, GradeReport, grade_all
+
+REFERENCE = PROJECT_ROOT / "solutions" / "capstone"
+STARTER = PROJECT_ROOT / "capstone"
+
+Patch = tuple[str, Callable[[str], str]]
+
+
+def _replace(old: str, new: str) -> Callable[[str], str]:
+    return lambda text: patched(text, old, new)
+
+
+def _drop_lines_with(needle: str) -> Callable[[str], str]:
+    def drop(text: str) -> str:
+        assert needle in text, f"{needle!r} not in the file: the variant would not change anything"
+        return "".join(line for line in text.splitlines(keepends=True) if needle not in line)
+
+    return drop
+
+
+# variant -> (patches, the one check it must break)
+VARIANTS: dict[str, tuple[list[Patch], str]] = {
+    "raw_logits": (
+        [
+            (
+                "src/inference.py",
+                _replace(
+                    "_softmax(self._backend.logits(input_ids, attention_mask))",
+                    "self._backend.logits(input_ids, attention_mask)",
+                ),
+            ),
+            (
+                "src/schemas.py",
+                _replace("confidence: float = Field(ge=0.0, le=1.0, ", "confidence: float = Field("),
+            ),
+        ],
+        "predict_confidence",
+    ),
+    "no_422_for_blank_text": (
+        [
+            (
+                "src/schemas.py",
+                _replace(
+                    "if not text.strip():\n        raise ValueError", "if False:\n        raise ValueError"
+                ),
+            )
+        ],
+        "predict_validation",
+    ),
+    "no_counter_increment": (
+        [
+            (
+                "src/middleware.py",
+                _replace(
+                    "predict_requests.labels(endpoint=route, status=str(status)).inc()",
+                    "predict_requests.labels(endpoint=route, status=str(status))",
+                ),
+            )
+        ],
+        "metrics_counter",
+    ),
+    "no_latency_logging": (
+        [("src/middleware.py", _replace('access_logger.info("request", extra={"fields": fields})', "pass"))],
+        "latency_logging",
+    ),
+    "ready_always_200": ([("src/routes.py", _replace("if not readiness.ready:", "if False:"))], "ready"),
+    "unpinned_requirements": (
+        [("requirements.txt", _replace("fastapi==", "fastapi>="))],
+        "requirements_pinned",
+    ),
+    "dockerfile_runs_as_root": ([("Dockerfile", _drop_lines_with("USER "))], "dockerfile_lint"),
+    "deploy_without_monitoring": ([("deploy.md", _drop_lines_with("/metrics"))], "deploy_doc"),
+    "wrong_label_order": (
+        [("src/inference.py", _replace("self._labels[best[row]]", "self._labels[1 - best[row]]"))],
+        "predict_probes",
+    ),
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
+    model_dir = get_settings().model_dir
+    if not (model_dir / "model_card.json").is_file():
+        pytest.skip(f"no exported model in {model_dir}: run `make model` (make test does it first)")
+    if not (REFERENCE / "src" / "app.py").is_file():
+        pytest.skip("the reference capstone (solutions/capstone/src/app.py) is not there yet")
+    root = tmp_path_factory.mktemp("calibration")
+    ignore = shutil.ignore_patterns(".ruff_cache", "__pycache__", "model", ".pytest_cache")
+    shutil.copytree(REFERENCE, root / "reference", ignore=ignore)
+    shutil.copytree(STARTER, root / "starter", ignore=ignore)
+    for name, (patches, _) in VARIANTS.items():
+        shutil.copytree(REFERENCE, root / name, ignore=ignore)
+        for relpath, transform in patches:
+            path = root / name / relpath
+            path.write_text(transform(path.read_text()))
+    options = GradeOptions(model_dir=model_dir, docker=False, ready_timeout_s=10.0)
+    return {r.student: r for r in grade_all(root, jobs=2, out=root / "_out", options=options)}
+
+
+def test_reference_scores_full_marks(calibrated: dict[str, GradeReport]) -> None:
+    report = calibrated["reference"]
+    assert report.score == report.max_score == 100, report.to_markdown()
+
+
+def test_untouched_starter_scores_at_most_20_percent(calibrated: dict[str, GradeReport]) -> None:
+    report = calibrated["starter"]
+    assert report.grader_error is None
+    assert report.score <= 20, report.to_markdown()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_broken_reference_loses_exactly_its_check(calibrated: dict[str, GradeReport], variant: str) -> None:
+    report = calibrated[variant]
+    broken = VARIANTS[variant][1]
+    lost = {r.check.name for r in report.results if r.score < r.max_score}
+    reference_lost = {r.check.name for r in calibrated["reference"].results if r.score < r.max_score}
+    assert lost - reference_lost == {broken}, report.to_markdown()
+    points = next(c.points for c in RUBRIC if c.name == broken)
+    assert report.score == calibrated["reference"].score - points
