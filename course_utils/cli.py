@@ -3,6 +3,7 @@
     course-utils doctor        check this machine for the course, with a fix for every problem
     course-utils build-model   fine-tune and export the default model (cached)
     course-utils serve         serve the reference capstone on 127.0.0.1:8000
+    course-utils gate [DIR]    evaluation gate: exit 1 with a table unless the model meets thresholds
     course-utils grade PATH    grade one capstone submission (grade-all DIR --jobs N: a class)
 
 Exit codes: 0 success; 1 a check failed or a CourseUtilsError was raised (its message is printed); 2 usage.
@@ -182,6 +183,27 @@ def _build_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate(args: argparse.Namespace) -> int:
+    from course_utils.gate import GateThresholds, run_gate
+
+    thresholds = GateThresholds(
+        min_accuracy=args.min_accuracy,
+        min_int8_label_agreement=args.min_int8_agreement,
+        max_length_psi=args.max_length_psi,
+    )
+    checks = run_gate(Path(args.model_dir) if args.model_dir else None, thresholds)
+    width = max(len(c.name) for c in checks)
+    print(f"{'':4}  {'check':<{width}}  {'measured':<22}  required")
+    for check in checks:
+        mark = "ok" if check.ok else "FAIL"
+        print(f"{mark:<4}  {check.name:<{width}}  {check.measured:<22}  {check.required}")
+        if check.detail:
+            print(f"{'':4}  {'':<{width}}  {check.detail}")
+    failed = [c.name for c in checks if not c.ok]
+    print(f"\ngate {'FAILED: ' + ', '.join(failed) if failed else 'passed'} ({len(checks)} checks)")
+    return 1 if failed else 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     app_dir = Path(args.app_dir)
@@ -217,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--out", help="output folder (default: MODEL_DIR or artifacts/model)")
     build.add_argument("--force", action="store_true", help="rebuild even if the cache is current")
     build.set_defaults(run=_build_model)
+    gate = commands.add_parser("gate", help="evaluation gate: fail unless the model folder meets thresholds")
+    gate.add_argument("model_dir", nargs="?", help="exported model folder (default: MODEL_DIR)")
+    gate.add_argument("--min-accuracy", type=float, default=0.90, help="val and test, every format")
+    gate.add_argument("--min-int8-agreement", type=float, default=0.97, help="INT8 vs FP32 label agreement")
+    gate.add_argument("--max-length-psi", type=float, default=0.10, help="val/test text lengths vs train")
+    gate.set_defaults(run=_gate)
     serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
     serve.add_argument("--app-dir", default=str(PROJECT_ROOT / "solutions" / "capstone" / "src"))
     serve.set_defaults(run=_serve)
