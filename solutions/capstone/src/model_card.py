@@ -13,7 +13,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["ModelCard", "ModelIntegrityError", "read_model_card", "read_verified_bytes", "verify_file"]
+__all__ = [
+    "ModelCard",
+    "ModelIntegrityError",
+    "read_model_card",
+    "read_verified_bytes",
+    "registry_model_dir",
+    "verify_file",
+]
 
 CARD_NAME = "model_card.json"
 
@@ -79,3 +86,26 @@ def read_verified_bytes(model_dir: Path, card: ModelCard, name: str) -> bytes:
 def verify_file(model_dir: Path, card: ModelCard, name: str) -> None:
     """Check a file that another library will open by path (the PyTorch backend's safetensors)."""
     read_verified_bytes(model_dir, card, name)
+
+
+def registry_model_dir(registry: Path, name: str, alias: str) -> Path:
+    """The folder a model registry's `index.json` names for `name` at `alias` (or at a version string).
+
+    The registry is course_utils.registry's folder layout (docs/contracts.md): `index.json` maps each model's
+    aliases to versions, and each version lives in `REGISTRY/NAME/VERSION/`. Promoting or rolling back a
+    version there and restarting the service is how a deployment changes its model.
+    """
+    try:
+        model = json.loads((registry / "index.json").read_text(encoding="utf-8"))["models"][name]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(
+            f"cannot read model {name!r} from the registry {str(registry)!r} ({type(exc).__name__}: {exc}); "
+            "register it with course_utils.registry or unset MODEL_REGISTRY to use MODEL_DIR"
+        ) from exc
+    version = str(model.get("aliases", {}).get(alias, alias))
+    if version not in model.get("versions", {}):
+        raise ModelIntegrityError(
+            f"the registry has no version or alias {alias!r} of {name!r} "
+            f"(aliases: {sorted(model.get('aliases', {}))}); promote a version or fix MODEL_ALIAS"
+        )
+    return registry / name / version

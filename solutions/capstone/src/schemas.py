@@ -31,7 +31,10 @@ Text = Annotated[
     str,
     AfterValidator(_not_blank),
     Field(
-        description="The text to classify: not empty, at most 512 tokens.", examples=["What a great film!"]
+        description="The text to classify: not empty, at most 512 tokens.",
+        examples=["What a great film!"],
+        # What `_not_blank` enforces, stated in the schema so clients (and API fuzzers) can see it.
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
     ),
 ]
 

@@ -87,8 +87,9 @@ class ModelService:
     async def _load(self) -> None:
         settings = self._settings
         try:
+            folder = settings.model_folder()
             predictor, card = await asyncio.to_thread(
-                load_predictor, settings.model_dir, settings.backend, ort_threads=settings.ort_threads
+                load_predictor, folder, settings.backend, ort_threads=settings.ort_threads
             )
             self._predictor, self.card = predictor, card
             self._set_phase(Phase.WARMING)

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model_card import registry_model_dir
+
 __all__ = ["Backend", "ServiceSettings"]
 
 
@@ -34,6 +36,16 @@ class ServiceSettings(BaseSettings):
     model_dir: Path = Field(
         default=Path("model"),
         description="Exported model folder (model_card.json, tokenizer.json, ONNX/safetensors files).",
+    )
+    model_registry: Path | None = Field(
+        default=None,
+        description="A course_utils model registry; when set, the model is MODEL_NAME at MODEL_ALIAS in it.",
+    )
+    model_name: str = Field(
+        default="minilm-sentiment", description="Registered model name (with MODEL_REGISTRY)."
+    )
+    model_alias: str = Field(
+        default="production", description="Registry alias or version to serve (with MODEL_REGISTRY)."
     )
     backend: Backend = Field(default=Backend.ONNX_INT8, description="onnx-int8, onnx-fp32 or torch.")
     ort_threads: int = Field(
@@ -83,6 +95,12 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
+
+    def model_folder(self) -> Path:
+        """MODEL_DIR, or the registry's folder for MODEL_NAME at MODEL_ALIAS when MODEL_REGISTRY is set."""
+        if self.model_registry is None:
+            return self.model_dir
+        return registry_model_dir(self.model_registry, self.model_name, self.model_alias)
 
     @field_validator("log_level")
     @classmethod
