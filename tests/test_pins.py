@@ -9,7 +9,8 @@ from course_utils.config import PROJECT_ROOT
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503 name without extras: `tritonclient[http]` pins the package `tritonclient`."""
+    return re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name)).lower()
 
 
 def _parse(lines: list[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ Where things live:
     security.py      API keys, rate limits                  metrics.py    Prometheus metrics
     middleware.py    request id, JSON access log, 500s      shutdown.py   SIGTERM -> draining
     errors.py        refusals -> HTTP statuses              schemas.py    request/response bodies
+    oip.py           Open Inference Protocol (KServe v2) endpoints
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import oip
 from errors import ServiceError
 from logging_json import configure_logging
 from metrics import ServiceMetrics
@@ -41,6 +43,7 @@ Classifies English text as `positive` or `negative` with a fine-tuned MiniLM (ON
 
 * `POST /predict` and `POST /predict/batch` answer a label, its confidence and the model version.
 * `GET /health` (liveness) and `GET /ready` (readiness) are for orchestrators; `GET /metrics` for Prometheus.
+* `/v2/...` speaks the Open Inference Protocol (KServe v2), for KServe/Triton clients.
 * If the server has API keys configured, send one as `X-API-Key` or `Authorization: Bearer`.
 """
 
@@ -85,6 +88,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(router)
+    app.include_router(oip.router)
     return app
 
 

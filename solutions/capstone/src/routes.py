@@ -23,7 +23,7 @@ from schemas import (
 from security import authorize
 from service import ModelService
 
-__all__ = ["router"]
+__all__ = ["predict_texts", "router"]
 
 router = APIRouter()
 
@@ -79,7 +79,7 @@ async def ready(request: Request) -> ReadyResponse | JSONResponse:
 async def predict(
     body: PredictRequest, request: Request, client: Annotated[str, Depends(authorize)]
 ) -> PredictResponse:
-    (prediction,) = await _predict(request, [body.text], client=client, field="text")
+    (prediction,) = await predict_texts(request, [body.text], client=client, field="text")
     return prediction
 
 
@@ -88,7 +88,7 @@ async def predict_batch(
     body: PredictBatchRequest, request: Request, client: Annotated[str, Depends(authorize)]
 ) -> list[PredictResponse]:
     """The texts go through the same dynamic batcher as single requests; answers keep the input order."""
-    return await _predict(request, body.texts, client=client, field="texts")
+    return await predict_texts(request, body.texts, client=client, field="texts")
 
 
 @router.get("/metrics", tags=["monitoring"], summary="Prometheus metrics", response_class=Response)
@@ -97,7 +97,7 @@ async def metrics(request: Request) -> Response:
     return Response(service_metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _predict(
+async def predict_texts(
     request: Request, texts: Sequence[str], *, client: str, field: str
 ) -> list[PredictResponse]:
     """Predict through the service; too-long texts become a 400; record timings and drift metrics."""
