@@ -56,7 +56,7 @@ docker: model
 
 # Side-by-side measurements (not part of make test: timing belongs in benchmarks, not unit tests).
 bench: model
-	$(BIN)/python benchmarks/capstone.py
+	$(BIN)/python benchmarks/serving.py
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

@@ -49,7 +49,7 @@ class ServiceSettings(BaseSettings):
     )
     backend: Backend = Field(default=Backend.ONNX_INT8, description="onnx-int8, onnx-fp32 or torch.")
     ort_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose."
+        default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = cores - 1 (one left for HTTP)."
     )
 
     # Dynamic batching -------------------------------------------------------------------------------------

@@ -1,0 +1,739 @@
+"""Serving benchmark: raw model ceiling, naive service, reference (batching off/on), LitServe; one run.
+
+Same model (ONNX INT8, except the naive service's PyTorch FP32), same text, same machine, one run. Every
+server runs as a real process on 127.0.0.1; all are started once, and each measurement point (closed loop
+at concurrency 1, 8, 32, 64 with wrk; open loop at a fixed Poisson rate with course_utils.bench) visits
+the servers round-robin, in a rotated order each round; medians over rounds are reported. The servers not
+being measured are paused (SIGSTOP to their process group), so an idle server's background work (LitServe's
+batch loop polls its queue) cannot tax the one under load. The load generator shares the 2 cores with the
+server (not pinned: see benchmarks/README.md); its CPU use is reported next to the server's.
+
+Writes benchmarks/results/serving.{md,json,png} (serving-quick.* with --quick) and prints the table and
+the targets (MET/MISSED). Bounded: --quick about 2 minutes, the default about 7 minutes.
+
+    .venv/bin/python benchmarks/serving.py [--quick] [--rounds 3] [--duration-s 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import psutil
+
+from course_utils import _ports, _proc
+from course_utils.bench import LoadResult, results_frame, run_open_loop, run_wrk
+from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.errors import ServerStartError
+from course_utils.server import ServerProcess
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+REFERENCE_SRC = PROJECT_ROOT / "solutions" / "capstone" / "src"
+RESULTS = HERE / "results"
+#: One short review (15 tokens with [CLS]/[SEP]): the text export.py times, sent by every client.
+TEXT = "The hotel staff were friendly and the room was spotless."
+BODY = {"text": TEXT}
+LEVELS = (1, 8, 32, 64)
+OPEN = "open"
+RAW_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+PACKAGES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "onnxruntime", "tokenizers", "torch")
+PACKAGES += ("numpy", "litserve")
+HTTP_STACKS = {"asyncio-h11": ("asyncio", "h11"), "uvloop-httptools": ("uvloop", "httptools")}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how often: the run's bounds."""
+
+    duration_s: float
+    rounds: int
+    warmup_s: float
+    open_rate_rps: float
+    raw_min_time_s: float
+    max_batch_size: int = 16
+    max_wait_ms: float = 2.0
+    http_stack: str = "uvloop-httptools"
+    ort_threads: int = 0
+
+
+QUICK = Plan(duration_s=2.0, rounds=1, warmup_s=1.0, open_rate_rps=100.0, raw_min_time_s=0.3)
+FULL = Plan(duration_s=5.0, rounds=3, warmup_s=1.0, open_rate_rps=100.0, raw_min_time_s=1.0)
+
+
+# --- the raw model ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawPoint:
+    """ONNX INT8 in-process at one batch size; tokenisation timed apart from inference."""
+
+    batch_size: int
+    infer_ms: float
+    tokenise_ms: float
+
+    @property
+    def items_per_s(self) -> float:
+        return self.batch_size / self.infer_ms * 1000
+
+    @property
+    def items_per_s_with_tokenise(self) -> float:
+        return self.batch_size / (self.infer_ms + self.tokenise_ms) * 1000
+
+
+def _median_call_ms(call: Callable[[], object], *, min_time_s: float) -> float:
+    """Median wall time of `call` after a warm-up, repeated for at least `min_time_s` (and 5 calls)."""
+    for _ in range(3):
+        call()
+    times: list[float] = []
+    deadline = time.perf_counter() + min_time_s
+    while len(times) < 5 or time.perf_counter() < deadline:
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def measure_raw_model(*, min_time_s: float, batch_sizes: Sequence[int] = RAW_BATCH_SIZES) -> list[RawPoint]:
+    """The ceiling no server can beat: the INT8 session as the reference builds it, no HTTP at all."""
+    from course_utils.export import onnx_session
+    from course_utils.model import encode, load_tokenizer
+
+    model_dir = get_settings().model_dir
+    tokenizer = load_tokenizer(model_dir)
+    session = onnx_session(model_dir / "model.int8.onnx", threads=0)
+    points = []
+    for size in batch_sizes:
+        texts = [TEXT] * size
+        feeds = encode(tokenizer, texts)
+        tokenise_ms = _median_call_ms(partial(encode, tokenizer, texts), min_time_s=min_time_s / 4)
+        infer_ms = _median_call_ms(partial(session.run, ["logits"], feeds), min_time_s=min_time_s)
+        points.append(RawPoint(size, infer_ms, tokenise_ms))
+    return points
+
+
+def raw_label() -> str:
+    """The label the raw model gives TEXT: every server must answer the same."""
+    from course_utils.export import onnx_proba, onnx_session
+    from course_utils.model import LABELS, load_tokenizer
+
+    model_dir = get_settings().model_dir
+    proba = onnx_proba(onnx_session(model_dir / "model.int8.onnx"), load_tokenizer(model_dir), [TEXT])
+    return LABELS[int(proba[0].argmax())]
+
+
+def median_raw(rounds: Sequence[Sequence[RawPoint]]) -> list[RawPoint]:
+    """Per batch size, the median over rounds of inference and tokenisation time."""
+    return [
+        RawPoint(
+            group[0].batch_size,
+            statistics.median(p.infer_ms for p in group),
+            statistics.median(p.tokenise_ms for p in group),
+        )
+        for group in zip(*rounds, strict=True)
+    ]
+
+
+# --- the servers -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One contender: `start(plan)` returns a context manager whose `.url` is its base URL once ready."""
+
+    name: str
+    description: str
+    start: Callable[[Plan], Any]
+
+
+class ScriptServer:
+    """`python SCRIPT --host H --port P ...` in its own process group, ready when `health_path` is 200.
+
+    For servers that are not an importable ASGI app (LitServe starts its workers in `LitServer.run()`),
+    so `course_utils.server.ServerProcess` (`python -m uvicorn`) cannot start them.
+    """
+
+    def __init__(
+        self, script: Path, args: Sequence[str], *, env: dict[str, str], start_timeout_s: float = 90
+    ):
+        self.script, self.args, self.env, self.start_timeout_s = script, list(args), env, start_timeout_s
+        self.log_path = Path(tempfile.mkdtemp(prefix="server-")) / "server.log"
+        self.port: int | None = None
+        self._proc: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Self:
+        port = _ports.free_port("127.0.0.1")
+        args = [sys.executable, str(self.script), "--host", "127.0.0.1", "--port", str(port), *self.args]
+        self._proc = _proc.spawn(args, log_path=self.log_path, env={**os.environ, **self.env})
+        deadline = time.monotonic() + self.start_timeout_s
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline and self._proc.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        self.port = port
+                        return self
+                time.sleep(0.2)  # poll interval of the readiness wait
+        self.__exit__(None, None, None)
+        raise ServerStartError(
+            f"{self.script.name} did not answer 200 on /health within {self.start_timeout_s:.0f}s "
+            f"(exit code {self._proc.returncode}). Its output:\n{_proc.tail(self.log_path)}"
+        )
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ):
+        if self._proc is not None:
+            _proc.stop_process_group(self._proc, timeout_s=10.0)
+            self._proc = None
+
+
+def _uvicorn_args(plan: Plan) -> list[str]:
+    loop, http = HTTP_STACKS[plan.http_stack]
+    return ["--loop", loop, "--http", http, "--no-access-log"]
+
+
+def _naive(plan: Plan) -> ServerProcess:
+    env = {"MODEL_DIR": str(get_settings().model_dir)}
+    return ServerProcess("naive_app:app", app_dir=APPS, env=env, extra_args=_uvicorn_args(plan))
+
+
+def _reference(batch_size: int) -> Callable[[Plan], ServerProcess]:
+    def start(plan: Plan) -> ServerProcess:
+        env = {
+            "MODEL_DIR": str(get_settings().model_dir),
+            "BACKEND": "onnx-int8",
+            "MAX_BATCH_SIZE": str(batch_size or plan.max_batch_size),
+            "MAX_WAIT_MS": str(plan.max_wait_ms),
+            "ORT_THREADS": str(plan.ort_threads),
+            "UVICORN_ACCESS_LOG": "false",
+        }
+        return ServerProcess(
+            "app:app", app_dir=REFERENCE_SRC, env=env, health_path="/ready", extra_args=_uvicorn_args(plan)
+        )
+
+    return start
+
+
+def _litserve(plan: Plan) -> ScriptServer:
+    loop, http = HTTP_STACKS[plan.http_stack]
+    args = ["--max-batch-size", str(plan.max_batch_size), "--batch-timeout-ms", str(plan.max_wait_ms)]
+    # The same thread policy as the reference's ORT_THREADS=0: every core but one for the model.
+    threads = plan.ort_threads or max(1, (os.cpu_count() or 1) - 1)
+    args += ["--loop", loop, "--http", http, "--ort-threads", str(threads)]
+    return ScriptServer(APPS / "litserve_app.py", args, env={"MODEL_DIR": str(get_settings().model_dir)})
+
+
+SERVERS = (
+    ServerSpec("naive", "sync def, PyTorch eager FP32, batch 1 (notebook 02)", _naive),
+    ServerSpec("reference b=1", "reference capstone, ONNX INT8, MAX_BATCH_SIZE=1", _reference(1)),
+    ServerSpec("reference batched", "reference capstone, ONNX INT8, dynamic batching", _reference(0)),
+    ServerSpec("litserve", "LitServe 1 API server + 1 worker, ONNX INT8, its own batching", _litserve),
+)
+
+
+class ProcessGroup:
+    """The processes behind a listening port: pause/resume them (SIGSTOP/SIGCONT) and read their CPU time."""
+
+    def __init__(self, port: int) -> None:
+        pids = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid}
+        if not pids:
+            raise ServerStartError(f"No process listens on port {port}; cannot pause or measure it.")
+        self.pgid = os.getpgid(min(pids))
+
+    def processes(self) -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getpgid(proc.pid) == self.pgid:
+                    found.append(proc)
+        return found
+
+    def cpu_s(self) -> float:
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def pause(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signal.SIGCONT)
+
+
+@dataclass
+class Running:
+    spec: ServerSpec
+    url: str
+    group: ProcessGroup
+    check: dict[str, Any] = field(default_factory=dict)
+
+
+def start_all(
+    stack: ExitStack, plan: Plan, specs: Sequence[ServerSpec], expected_label: str
+) -> list[Running]:
+    """Start every server (stopped by `stack`), check its answer, and pause it until its turn."""
+    running = []
+    for spec in specs:
+        server = stack.enter_context(spec.start(plan))
+        url = server.url
+        group = ProcessGroup(int(url.rsplit(":", 1)[1]))
+        stack.callback(group.resume)  # runs before the server's stop: a stopped process ignores SIGTERM
+        answer = httpx.post(url + "/predict", json=BODY, timeout=30, trust_env=False).json()
+        check = {"answer": answer, "label_ok": answer.get("label") == expected_label}
+        if not check["label_ok"]:
+            raise ServerStartError(f"{spec.name} answered {answer!r}, expected label {expected_label!r}.")
+        group.pause()
+        running.append(Running(spec, url, group, check))
+    return running
+
+
+# --- measuring -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measurement of one server at one load point in one round."""
+
+    server: str
+    load: int | str
+    round: int
+    result: LoadResult
+    server_cpu_s: float
+    client_cpu_s: float
+
+
+def _client_cpu_s() -> float:
+    """CPU seconds of this process and its reaped children (wrk), both the load generator's."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_once(url: str, load: int | str, plan: Plan, *, duration_s: float, seed: int = 0) -> LoadResult:
+    """One bounded run: wrk closed loop at concurrency `load`, or the Poisson open loop (load == OPEN)."""
+    if load == OPEN:
+        return run_open_loop(
+            url + "/predict",
+            rate_rps=plan.open_rate_rps,
+            duration_s=duration_s,
+            method="POST",
+            json=BODY,
+            seed=seed,
+            progress=False,
+        )
+    concurrency = int(load)
+    return run_wrk(
+        url + "/predict",
+        concurrency=concurrency,
+        threads=min(2, concurrency),
+        duration_s=duration_s,
+        method="POST",
+        body=json.dumps(BODY),
+    )
+
+
+def measure(server: Running, load: int | str, plan: Plan, round_no: int) -> Sample:
+    """Resume the server, warm it up on the first round, measure, pause it again."""
+    server.group.resume()
+    try:
+        if round_no == 0 and plan.warmup_s > 0:
+            load_once(server.url, load, plan, duration_s=plan.warmup_s)
+        cpu0, client0 = server.group.cpu_s(), _client_cpu_s()
+        result = load_once(server.url, load, plan, duration_s=plan.duration_s, seed=round_no)
+        server_cpu_s, client_cpu_s = server.group.cpu_s() - cpu0, _client_cpu_s() - client0
+    finally:
+        server.group.pause()
+    return Sample(server.spec.name, load, round_no, result, server_cpu_s, client_cpu_s)
+
+
+def run_benchmark(plan: Plan, specs: Sequence[ServerSpec] = SERVERS, *, log: Callable[[str], None] = print):
+    """Start everything, then for each round: the raw model, and every load point round-robin over servers."""
+    samples: list[Sample] = []
+    raw_rounds: list[list[RawPoint]] = []
+    loads: list[int | str] = [*LEVELS, OPEN]
+    with ExitStack() as stack:
+        running = start_all(stack, plan, specs, raw_label())
+        log(f"started {len(running)} servers: " + ", ".join(f"{r.spec.name} {r.url}" for r in running))
+        for round_no in range(plan.rounds):
+            raw_rounds.append(measure_raw_model(min_time_s=plan.raw_min_time_s))
+            for load in loads:
+                shift = round_no % len(running)
+                for server in running[shift:] + running[:shift]:
+                    sample = measure(server, load, plan, round_no)
+                    samples.append(sample)
+                    log(_progress_line(sample))
+        checks = {r.spec.name: r.check for r in running}
+    return samples, median_raw(raw_rounds), checks
+
+
+def _progress_line(sample: Sample) -> str:
+    r = sample.result
+    return (
+        f"round {sample.round + 1} {sample.server:<18} {sample.load!s:>4}: {r.throughput_rps:7.1f} req/s"
+        f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:8.2f} ms  errors {_errors(r)}"
+    )
+
+
+# --- summarising -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """Medians over rounds for one server at one load point; errors summed."""
+
+    server: str
+    load: int | str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cores: float
+    client_cores: float
+    rounds: int
+
+
+def _errors(result: LoadResult) -> int:
+    """Non-2xx answers plus requests with no answer (refused, timed out, dropped over the in-flight cap)."""
+    return result.n_requests - result.n_ok + result.n_errors
+
+
+def summarise(samples: Sequence[Sample]) -> list[Row]:
+    """One Row per (server, load), in the order first seen."""
+    frame = results_frame([s.result for s in samples])
+    frame["server"] = [s.server for s in samples]
+    frame["load"] = [str(s.load) for s in samples]
+    frame["errors"] = [_errors(s.result) for s in samples]
+    frame["server_cores"] = [s.server_cpu_s / s.result.duration_s for s in samples]
+    frame["client_cores"] = [s.client_cpu_s / s.result.duration_s for s in samples]
+    rows = []
+    for (server, load), group in frame.groupby(["server", "load"], sort=False):
+        rows.append(
+            Row(
+                server=str(server),
+                load=int(load) if str(load).isdigit() else str(load),
+                rps=float(group["throughput_rps"].median()),
+                p50_ms=float(group["p50_ms"].median()),
+                p99_ms=float(group["p99_ms"].median()),
+                errors=int(group["errors"].sum()),
+                server_cores=float(group["server_cores"].median()),
+                client_cores=float(group["client_cores"].median()),
+                rounds=len(group),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float
+    threshold: float
+    met: bool
+    detail: str
+
+
+def _row(rows: Sequence[Row], server: str, load: int | str) -> Row | None:
+    return next((r for r in rows if r.server == server and r.load == load), None)
+
+
+def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Target]:
+    """The issue's four ratio targets from one run's medians (NaN and MISSED when a row is absent)."""
+    nan_row = Row("", 0, math.nan, math.nan, math.nan, 0, math.nan, math.nan, 0)
+    naive32 = _row(rows, "naive", 32) or nan_row
+    ref32 = _row(rows, "reference batched", 32) or nan_row
+    lit32 = _row(rows, "litserve", 32) or nan_row
+    ref64 = _row(rows, "reference batched", 64) or nan_row
+    ref1 = _row(rows, "reference batched", 1) or nan_row
+    best = max(raw, key=lambda p: p.items_per_s)
+    one = next(p for p in raw if p.batch_size == 1)
+    budget_ms = 2 * (one.infer_ms + one.tokenise_ms)
+    speedup = ref32.rps / naive32.rps
+    vs_lit = ref32.rps / lit32.rps
+    share = ref64.rps / best.items_per_s
+    return [
+        Target(
+            "reference batched >= 8x naive req/s at c=32",
+            speedup,
+            8.0,
+            speedup >= 8.0,
+            f"{ref32.rps:.0f} vs {naive32.rps:.0f} req/s",
+        ),
+        Target(
+            "reference batched >= 1.2x LitServe req/s at c=32, lower p99",
+            vs_lit,
+            1.2,
+            vs_lit >= 1.2 and ref32.p99_ms < lit32.p99_ms,
+            f"{ref32.rps:.0f} vs {lit32.rps:.0f} req/s; p99 {ref32.p99_ms:.1f} vs {lit32.p99_ms:.1f} ms",
+        ),
+        Target(
+            "reference batched at c=64 >= 60% of raw best batched items/s",
+            share,
+            0.6,
+            share >= 0.6,
+            f"{ref64.rps:.0f} req/s vs {best.items_per_s:.0f} items/s at batch {best.batch_size}",
+        ),
+        Target(
+            "reference batched p50 at c=1 <= 2x (raw batch-1 + tokenise)",
+            ref1.p50_ms,
+            budget_ms,
+            ref1.p50_ms <= budget_ms,
+            f"p50 {ref1.p50_ms:.2f} ms vs budget {budget_ms:.2f} ms "
+            f"(2 x ({one.infer_ms:.2f} + {one.tokenise_ms:.3f}))",
+        ),
+    ]
+
+
+# --- reporting -------------------------------------------------------------------------------------------
+
+
+def describe_machine(plan: Plan) -> dict[str, Any]:
+    """What the numbers depend on: CPU, cores, load average (a noisy machine shows here), versions."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+        "client": "wrk (closed loop), course_utils.bench.run_open_loop (open loop); not pinned",
+        "http_stack": plan.http_stack,
+    }
+
+
+def markdown_report(
+    rows: Sequence[Row],
+    raw: Sequence[RawPoint],
+    targets: Sequence[Target],
+    machine: dict[str, Any],
+    plan: Plan,
+) -> str:
+    """The tables a reader needs: servers, the raw model, the targets, and the machine they ran on."""
+    lines = [
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, load average "
+        f"{machine['load_average_1m']} (start) / {machine.get('load_average_1m_end', '?')} (end); "
+        f"HTTP stack {plan.http_stack}; {plan.rounds} round(s) x {plan.duration_s:g} s per point; "
+        f"open loop = Poisson {plan.open_rate_rps:g} req/s; batching {plan.max_batch_size} / "
+        f"{plan.max_wait_ms:g} ms; ORT_THREADS {plan.ort_threads} (servers; raw model: 0 = all cores).",
+        "",
+        "| server | load | req/s | p50 ms | p99 ms | errors | server cores | client cores |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        load = f"c={r.load}" if isinstance(r.load, int) else f"open {plan.open_rate_rps:g}/s"
+        lines.append(
+            f"| {r.server} | {load} | {r.rps:.1f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+            f"| {r.server_cores:.2f} | {r.client_cores:.2f} |"
+        )
+    lines += [
+        "",
+        "| raw ONNX INT8 batch | infer ms | items/s | tokenise ms | items/s incl. tokenise |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for p in raw:
+        lines.append(
+            f"| {p.batch_size} | {p.infer_ms:.3f} | {p.items_per_s:.0f} | {p.tokenise_ms:.3f} "
+            f"| {p.items_per_s_with_tokenise:.0f} |"
+        )
+    lines += ["", "| target | value | threshold | result | detail |", "|---|---:|---:|---|---|"]
+    for t in targets:
+        lines.append(
+            f"| {t.name} | {t.value:.2f} | {t.threshold:.2f} | {'MET' if t.met else 'MISSED'} | {t.detail} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def report_dict(
+    samples: Sequence[Sample],
+    rows: Sequence[Row],
+    raw: Sequence[RawPoint],
+    targets: Sequence[Target],
+    machine: dict[str, Any],
+    plan: Plan,
+    checks: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything, JSON-serialisable: medians, targets, raw runs (for re-analysis), machine, plan."""
+    return {
+        "plan": asdict(plan),
+        "machine": machine,
+        "servers": {s.name: s.description for s in SERVERS},
+        "checks": checks,
+        "rows": [asdict(r) for r in rows],
+        "raw_model": [
+            {
+                **asdict(p),
+                "items_per_s": p.items_per_s,
+                "items_per_s_with_tokenise": p.items_per_s_with_tokenise,
+            }
+            for p in raw
+        ],
+        "targets": [asdict(t) for t in targets],
+        "samples": [
+            {
+                "server": s.server,
+                "load": s.load,
+                "round": s.round,
+                "server_cpu_s": s.server_cpu_s,
+                "client_cpu_s": s.client_cpu_s,
+                **s.result.to_dict(),
+            }
+            for s in samples
+        ],
+    }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str, allow_nan=True) + "\n", encoding="utf-8")
+    return path
+
+
+def plot(rows: Sequence[Row], raw: Sequence[RawPoint], path: Path) -> Path:
+    """Throughput vs p99, one line per server (closed-loop points), open-loop points as crosses."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.add_subplot()
+    for server in dict.fromkeys(r.server for r in rows):
+        closed = [r for r in rows if r.server == server and isinstance(r.load, int)]
+        (line,) = ax.plot([r.rps for r in closed], [r.p99_ms for r in closed], marker="o", label=server)
+        for r in closed:
+            ax.annotate(
+                f"c={r.load}", (r.rps, r.p99_ms), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
+        for r in (r for r in rows if r.server == server and not isinstance(r.load, int)):
+            ax.plot([r.rps], [r.p99_ms], marker="x", markersize=9, color=line.get_color(), linestyle="none")
+    best = max(raw, key=lambda p: p.items_per_s)
+    ax.axvline(
+        best.items_per_s,
+        color="grey",
+        linestyle="--",
+        label=f"raw ONNX INT8, batch {best.batch_size} ({best.items_per_s:.0f} items/s)",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("throughput (requests/s, log)")
+    ax.set_ylabel("p99 latency (ms, log)")
+    ax.set_title("Throughput vs p99 (closed loop c=1..64; x = open loop)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def write_outputs(
+    out_dir: Path,
+    stem: str,
+    samples: Sequence[Sample],
+    raw: Sequence[RawPoint],
+    machine: dict[str, Any],
+    plan: Plan,
+    checks: dict[str, Any],
+) -> tuple[str, list[Target]]:
+    """Summarise, evaluate the targets, write STEM.md, STEM.json and STEM.png; return the Markdown."""
+    rows = summarise(samples)
+    targets = evaluate_targets(rows, raw)
+    text = markdown_report(rows, raw, targets, machine, plan)
+    (out_dir / f"{stem}.md").parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.md").write_text(text, encoding="utf-8")
+    write_json(out_dir / f"{stem}.json", report_dict(samples, rows, raw, targets, machine, plan, checks))
+    plot(rows, raw, out_dir / f"{stem}.png")
+    return text, targets
+
+
+def parse_plan(argv: Sequence[str] | None = None) -> tuple[Plan, Path, str]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 2 s per point (~2 min)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds; medians are reported")
+    parser.add_argument("--duration-s", type=float, help="seconds per measurement point")
+    parser.add_argument("--open-rate-rps", type=float, help="Poisson arrival rate of the open-loop point")
+    parser.add_argument("--max-batch-size", type=int, default=16, help="reference and LitServe batching")
+    parser.add_argument("--max-wait-ms", type=float, default=2.0, help="reference and LitServe batch wait")
+    parser.add_argument(
+        "--http-stack",
+        choices=sorted(HTTP_STACKS),
+        default="uvloop-httptools",
+        help="uvicorn loop/parser for every server (uvloop-httptools = the reference image's)",
+    )
+    parser.add_argument(
+        "--ort-threads",
+        type=int,
+        default=0,
+        help="ONNX Runtime threads of the reference and LitServe (0 = cores - 1, the reference's default)",
+    )
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    plan = Plan(
+        duration_s=args.duration_s or base.duration_s,
+        rounds=args.rounds or base.rounds,
+        warmup_s=base.warmup_s,
+        open_rate_rps=args.open_rate_rps or base.open_rate_rps,
+        raw_min_time_s=base.raw_min_time_s,
+        max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms,
+        http_stack=args.http_stack,
+        ort_threads=args.ort_threads,
+    )
+    return plan, args.out_dir, "serving-quick" if args.quick else "serving"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    plan, out_dir, stem = parse_plan(argv)
+    machine = describe_machine(plan)
+    started = time.monotonic()
+    samples, raw, checks = run_benchmark(plan)
+    machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    machine["wall_s"] = round(time.monotonic() - started, 1)
+    text, targets = write_outputs(out_dir, stem, samples, raw, machine, plan, checks)
+    print("\n" + text)
+    for t in targets:
+        print(
+            f"{'MET   ' if t.met else 'MISSED'} {t.name}: {t.value:.2f} "
+            f"(threshold {t.threshold:.2f}); {t.detail}"
+        )
+    print(f"\nwrote {out_dir / stem}.{{md,json,png}} in {machine['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main()
