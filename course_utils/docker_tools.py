@@ -319,7 +319,7 @@ def run_container(
     pass None to keep the image's own. On failure the container is removed and ContainerStartError quotes
     its logs.
 
-    >>> with run_container("sentiment:dev", env={"PORT": "8123"},
+    >>> with run_container("sentiment:dev", env={"UVICORN_PORT": "8123"},
     ...                    health_url="http://127.0.0.1:8123/health") as c:  # doctest: +SKIP
     ...     httpx.post("http://127.0.0.1:8123/predict", json={"text": "great"}).json()["label"]
     'positive'
