@@ -1,0 +1,129 @@
+"""Smoke tests of benchmarks/: the benchmark's apps start and answer correctly, its writers work.
+
+No timing assertions: timing belongs in `make bench` on a quiet machine, not in a shared CI run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+
+from course_utils.bench import LoadResult
+from course_utils.config import PROJECT_ROOT
+
+SERVING_PY = PROJECT_ROOT / "benchmarks" / "serving.py"
+
+
+@pytest.fixture(scope="module")
+def serving() -> Iterator[ModuleType]:
+    """benchmarks/serving.py imported as a module (benchmarks/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("serving_benchmark", SERVING_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _result(latencies_ms: list[float], concurrency: int | None = None, bad: int = 0) -> LoadResult:
+    return LoadResult.from_samples(
+        latencies_ms,
+        duration_s=1.0,
+        status_counts={"200": len(latencies_ms) - bad, "503": bad},
+        concurrency=concurrency,
+    )
+
+
+def _synthetic_samples(serving: ModuleType) -> list[object]:
+    """Two rounds of every server at every load point; the reference is 10x the naive service."""
+    speed = {"naive": 1.0, "reference b=1": 5.0, "reference batched": 10.0, "litserve": 6.0}
+    samples = []
+    for round_no in range(2):
+        for load in [*serving.LEVELS, serving.OPEN]:
+            for name, factor in speed.items():
+                n = int(20 * factor) + round_no
+                latencies = [10.0 / factor] * n
+                result = _result(latencies, load if isinstance(load, int) else None, bad=round_no)
+                samples.append(serving.Sample(name, load, round_no, result, 0.9, 0.3))
+    return samples
+
+
+def _synthetic_raw(serving: ModuleType) -> list[object]:
+    return [serving.RawPoint(1, 1.0, 0.1), serving.RawPoint(16, 8.0, 0.8), serving.RawPoint(32, 20.0, 1.6)]
+
+
+def test_summarise_takes_medians_over_rounds_and_sums_errors(serving: ModuleType) -> None:
+    rows = serving.summarise(_synthetic_samples(serving))
+    assert len(rows) == 4 * (len(serving.LEVELS) + 1), "one row per (server, load)"
+    naive32 = next(r for r in rows if r.server == "naive" and r.load == 32)
+    assert naive32.rps == pytest.approx(20.5), "median of 20 and 21 requests in 1 s"
+    assert naive32.errors == 1, "the 503 of round 2 is counted"
+    assert naive32.rounds == 2
+    assert next(r for r in rows if r.server == "naive" and r.load == serving.OPEN).load == "open"
+
+
+def test_targets_are_computed_from_the_rows(serving: ModuleType) -> None:
+    rows = serving.summarise(_synthetic_samples(serving))
+    targets = serving.evaluate_targets(rows, _synthetic_raw(serving))
+    # 10x naive, 1.67x LitServe with a lower p99, 200 req/s vs a 2000 items/s ceiling, p50 1 ms <= 2.2 ms
+    assert [t.met for t in targets] == [True, True, False, True]
+    assert targets[0].value == pytest.approx(200.5 / 20.5)
+    assert targets[2].threshold == 0.6
+    assert targets[3].threshold == pytest.approx(2.2), "2 x (1.0 ms inference + 0.1 ms tokenisation)"
+
+
+def test_targets_are_missed_not_crashing_when_a_server_is_absent(serving: ModuleType) -> None:
+    rows = [r for r in serving.summarise(_synthetic_samples(serving)) if r.server != "litserve"]
+    targets = serving.evaluate_targets(rows, _synthetic_raw(serving))
+    assert math.isnan(targets[1].value) and not targets[1].met
+
+
+def test_writers_produce_markdown_json_and_png(serving: ModuleType, tmp_path: Path) -> None:
+    plan = serving.QUICK
+    machine = serving.describe_machine(plan)
+    assert machine["cores"] and machine["python"]
+    text, targets = serving.write_outputs(
+        tmp_path, "serving", _synthetic_samples(serving), _synthetic_raw(serving), machine, plan, {}
+    )
+    assert "| reference batched | c=32 | 200.5 |" in text
+    assert "MET" in text and "MISSED" in text
+    report = json.loads((tmp_path / "serving.json").read_text())
+    assert {"plan", "machine", "rows", "raw_model", "targets", "samples"} <= set(report)
+    assert len(report["samples"]) == 2 * 4 * 5
+    assert report["raw_model"][1]["items_per_s"] == pytest.approx(2000.0)
+    assert (tmp_path / "serving.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "serving.md").read_text() == text
+    assert len(targets) == 4
+
+
+def test_quick_plan_is_bounded(serving: ModuleType) -> None:
+    plan, _, stem = serving.parse_plan(["--quick"])
+    assert plan.rounds == 1 and plan.duration_s <= 3 and stem == "serving-quick"
+    plan, _, stem = serving.parse_plan([])
+    n_points = len(serving.SERVERS) * (len(serving.LEVELS) + 1) * plan.rounds
+    assert n_points * plan.duration_s <= 8 * 60, "the full run must stay within about 8 minutes"
+    assert stem == "serving"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["naive", "litserve"])
+def test_benchmark_apps_start_and_answer_a_prediction(serving: ModuleType, name: str) -> None:
+    spec = next(s for s in serving.SERVERS if s.name == name)
+    with spec.start(serving.QUICK) as server:
+        response = httpx.post(server.url + "/predict", json=serving.BODY, timeout=30, trust_env=False)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == serving.raw_label() == "positive", body
+        assert 0.5 <= body["confidence"] <= 1.0
+        assert body["model_version"]
+        empty = httpx.post(server.url + "/predict", json={"text": ""}, timeout=30, trust_env=False)
+        assert empty.status_code == 422, f"{name} must validate the body like the reference does"
