@@ -9,7 +9,7 @@ MODEL  := artifacts/model/model_card.json
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv model serve test lint typecheck pytest lab docker bench lock doctor clean
+.PHONY: help venv model serve test lint typecheck pytest lab docker bench audit lock doctor clean
 
 help:
 	@echo "make serve   set up .venv, build the default model if needed, serve it on 127.0.0.1:8000"
@@ -57,6 +57,12 @@ docker: model
 # Side-by-side measurements (not part of make test: timing belongs in benchmarks, not unit tests).
 bench: model
 	$(BIN)/python benchmarks/serving.py
+
+# Known vulnerabilities in the pins (needs PyPI's per-version JSON API; see docs/reliability.md).
+audit: $(STAMP)
+	$(BIN)/pip-audit --disable-pip --no-deps --progress-spinner off -r requirements.txt \
+		-r solutions/capstone/requirements.txt \
+		$$(grep -v '^#' security/pip-audit-allowlist.txt | awk 'NF {print "--ignore-vuln", $$1}')
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

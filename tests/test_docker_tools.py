@@ -405,6 +405,11 @@ def test_capstone_image_builds_runs_and_predicts(
         assert body["label"] in ("positive", "negative") and 0.0 <= body["confidence"] <= 1.0
         assert body["model_version"]
 
+    # Supply chain: the runtime image ships no compiler or build tool (nothing to build exploits with).
+    probe = 'for tool in gcc cc g++ c++ clang make; do command -v "$tool" || true; done'
+    found = client.containers.run(tag, ["sh", "-c", probe], remove=True, network_mode="none").decode().split()
+    assert found == [], f"compilers or build tools in the runtime image: {found}"
+
 
 def test_docstring_examples_run() -> None:
     import doctest

@@ -21,7 +21,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from routes import predict_texts
+from errors import TooManyTokens
+from routes import PREDICT_ERRORS, predict_texts
 from schemas import MAX_BATCH_TEXTS
 from security import authorize
 from service import ModelService
@@ -69,6 +70,25 @@ class InferRequest(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
+class ProtocolError(BaseModel):
+    """The protocol's error body."""
+
+    error: str
+
+
+_UNKNOWN_MODEL: dict[int | str, dict[str, Any]] = {
+    404: {"model": ProtocolError, "description": "No model of that name is served here."}
+}
+_INFER_ERRORS: dict[int | str, dict[str, Any]] = {
+    **PREDICT_ERRORS,
+    **_UNKNOWN_MODEL,
+    400: {
+        "model": ProtocolError,
+        "description": "Not a valid request for this model, or a text over 512 tokens.",
+    },
+}
+
+
 class InferResponse(BaseModel):
     model_name: str
     model_version: str
@@ -100,14 +120,18 @@ async def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/health/ready", summary="Server readiness (503 with the reason when not ready)")
+@router.get(
+    "/health/ready",
+    summary="Server readiness (503 with the reason when not ready)",
+    responses={503: {"description": "Not ready: loading, warming, draining, overloaded or failed."}},
+)
 async def server_ready(request: Request) -> JSONResponse:
     readiness = _service(request).readiness()
     body = {"ready": readiness.ready, "reason": readiness.reason}
     return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
 
-@router.get("/models/{model_name}", summary="Model metadata")
+@router.get("/models/{model_name}", summary="Model metadata", responses=_UNKNOWN_MODEL)
 async def model_metadata(model_name: str, request: Request) -> JSONResponse:
     service = _service(request)
     if service.card is None or model_name != service.card.name:
@@ -128,10 +152,16 @@ async def model_metadata(model_name: str, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/models/{model_name}/ready", summary="Model readiness")
+@router.get(
+    "/models/{model_name}/ready",
+    summary="Model readiness",
+    responses={**_UNKNOWN_MODEL, 503: {"description": "The model is not ready (yet)."}},
+)
 async def model_ready(model_name: str, request: Request) -> JSONResponse:
     service = _service(request)
-    ready = service.readiness().ready and service.card is not None and model_name == service.card.name
+    if service.card is not None and model_name != service.card.name:
+        return _error(404, f"model {model_name!r} is not served here; use {service.card.name!r}")
+    ready = service.readiness().ready and service.card is not None
     return JSONResponse({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
 
@@ -189,7 +219,11 @@ async def _parse(request: Request) -> InferRequest | str:
 
 
 @router.post(
-    "/models/{model_name}/infer", summary="Inference", response_model=InferResponse, openapi_extra=_INFER_BODY
+    "/models/{model_name}/infer",
+    summary="Inference",
+    response_model=InferResponse,
+    responses=_INFER_ERRORS,
+    openapi_extra=_INFER_BODY,
 )
 async def infer(
     model_name: str, request: Request, client: Annotated[str, Depends(authorize)]
@@ -203,7 +237,11 @@ async def infer(
     texts = _texts(body)
     if isinstance(texts, str):
         return _error(400, texts)
-    predictions = await predict_texts(request, texts, client=client, field=INPUT)
+    try:
+        predictions = await predict_texts(request, texts, client=client, field=INPUT)
+    except TooManyTokens as exc:  # a protocol client expects the protocol's error body
+        request.app.state.metrics.reject(exc.reason)
+        return _error(400, exc.detail)
     wanted = [str(o["name"]) for o in body.outputs] if body.outputs else list(OUTPUTS)
     columns = {
         "label": Tensor(

@@ -23,11 +23,11 @@ from schemas import (
 from security import authorize
 from service import ModelService
 
-__all__ = ["predict_texts", "router"]
+__all__ = ["PREDICT_ERRORS", "predict_texts", "router"]
 
 router = APIRouter()
 
-_PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "A text is longer than 512 tokens."},
     401: {
         "model": ErrorResponse,
@@ -75,7 +75,7 @@ async def ready(request: Request) -> ReadyResponse | JSONResponse:
     )
 
 
-@router.post("/predict", tags=["predict"], summary="Classify one text", responses=_PREDICT_ERRORS)
+@router.post("/predict", tags=["predict"], summary="Classify one text", responses=PREDICT_ERRORS)
 async def predict(
     body: PredictRequest, request: Request, client: Annotated[str, Depends(authorize)]
 ) -> PredictResponse:
@@ -83,7 +83,7 @@ async def predict(
     return prediction
 
 
-@router.post("/predict/batch", tags=["predict"], summary="Classify up to 64 texts", responses=_PREDICT_ERRORS)
+@router.post("/predict/batch", tags=["predict"], summary="Classify up to 64 texts", responses=PREDICT_ERRORS)
 async def predict_batch(
     body: PredictBatchRequest, request: Request, client: Annotated[str, Depends(authorize)]
 ) -> list[PredictResponse]:
