@@ -9,6 +9,7 @@ from __future__ import annotations
 from course_utils.bench import LoadResult, run_closed_loop, run_open_loop, sweep_concurrency
 from course_utils.config import Settings, get_settings
 from course_utils.docker_tools import build_image, docker_status, lint_dockerfile, run_container
+from course_utils.drift import DriftReport, ks, psi
 from course_utils.errors import (
     ContainerStartError,
     CourseUtilsError,
@@ -34,6 +35,7 @@ __all__ = [
     "DataError",
     "DockerBuildError",
     "DockerUnavailableError",
+    "DriftReport",
     "ImageNotFoundError",
     "LoadResult",
     "ModelIntegrityError",
@@ -47,7 +49,9 @@ __all__ = [
     "build_image",
     "docker_status",
     "get_settings",
+    "ks",
     "lint_dockerfile",
+    "psi",
     "run_closed_loop",
     "run_container",
     "run_open_loop",
