@@ -62,7 +62,7 @@ bench: model
 audit: $(STAMP)
 	$(BIN)/pip-audit --disable-pip --no-deps --progress-spinner off -r requirements.txt \
 		-r solutions/capstone/requirements.txt \
-		$$(grep -v '^#' security/pip-audit-allowlist.txt | awk 'NF {print "--ignore-vuln", $$1}')
+		$$(grep -v '^#' docs/pip-audit-allowlist.txt | awk 'NF {print "--ignore-vuln", $$1}')
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

@@ -77,7 +77,7 @@ def docker_client(*, timeout_s: float = 600.0) -> docker.DockerClient:
 
 
 def docker_status() -> DockerStatus:
-    """Never raises: `DockerStatus(available=True, ...)` or the reason there is no daemon.
+    """Never raises: `DockerStatus(ok=True, ...)` or the reason there is no daemon (and the fix).
 
     >>> docker_status().ok in (True, False)
     True
