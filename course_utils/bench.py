@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from course_utils import _proc
+from course_utils._plots import figure_and_axes
 from course_utils.errors import CourseUtilsError, ToolNotInstalledError
 
 if TYPE_CHECKING:
@@ -359,13 +360,7 @@ def plot_latency_throughput(results: Sequence[LoadResult], *, ax: Axes | None = 
     >>> plot_latency_throughput(rs).axes[0].get_xlabel()
     'throughput (requests/s)'
     """
-    from matplotlib.figure import Figure
-
-    if ax is None:
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.get_figure()  # type: ignore[assignment]
+    fig, ax = figure_and_axes(ax)
     x = [r.throughput_rps for r in results]
     ax.plot(x, [r.p50_ms for r in results], marker="o", label="p50")
     ax.plot(x, [r.p95_ms for r in results], marker="s", label="p95")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from course_utils._plots import figure_and_axes
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -80,13 +82,7 @@ class LatencyBreakdown:
         >>> fig.axes[0].get_ylabel()
         'latency (ms)'
         """
-        from matplotlib.figure import Figure
-
-        if ax is None:
-            fig = Figure(figsize=(6, 4), layout="constrained")
-            ax = fig.add_subplot()
-        else:
-            fig = ax.get_figure()  # type: ignore[assignment]
+        fig, ax = figure_and_axes(ax)
         rows = [*self.stages, self.total]
         names = [r.stage for r in rows]
         medians = [r.median_ms for r in rows]
