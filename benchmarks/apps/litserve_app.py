@@ -1,7 +1,8 @@
 """LitServe serving the same ONNX INT8 model as the reference, with LitServe's own dynamic batching.
 
-LitServe runs two processes: an API server (uvicorn + FastAPI) and one inference worker that collects
-requests from a queue into batches of up to `--max-batch-size`, waiting at most `--batch-timeout-ms`.
+LitServe runs an API server process (uvicorn + FastAPI) and `--workers` inference worker processes, each
+collecting requests from a queue into batches of up to `--max-batch-size`, waiting at most
+`--batch-timeout-ms`.
 The model, tokenizer, thread count and padding are the reference's, so the benchmark compares the serving
 machinery and nothing else. It is started as a script because LitServe launches its worker processes
 from `LitServer.run()`, not from an ASGI app that uvicorn could import.
@@ -80,7 +81,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
-    parser.add_argument("--ort-threads", type=int, default=0, help="0 = one per core, as the reference")
+    parser.add_argument(
+        "--ort-threads", type=int, default=0, help="ONNX Runtime threads per worker; 0 = one per core"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="inference worker processes (workers_per_device)"
+    )
     parser.add_argument("--loop", default="auto", help="uvicorn event loop (asyncio, uvloop, auto)")
     parser.add_argument("--http", default="auto", help="uvicorn HTTP parser (h11, httptools, auto)")
     args = parser.parse_args()
@@ -90,7 +96,7 @@ def main() -> None:
         max_batch_size=args.max_batch_size,
         batch_timeout_s=args.batch_timeout_ms / 1000,
     )
-    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=1, timeout=30)
+    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=args.workers, timeout=30)
     server.run(
         host=args.host,
         port=args.port,

@@ -42,6 +42,11 @@ def grade_all(
     """
     if jobs < 1:
         raise ValueError(f"jobs={jobs!r}: pass at least 1 (the number of submissions graded at once).")
+    slots = (options or GradeOptions()).sandbox_slots
+    if jobs > slots:
+        raise ValueError(
+            f"jobs={jobs!r} exceeds the {slots} sandbox uids (one per job): pass at most {slots}."
+        )
     folders = student_folders(Path(class_dir))
     out_dir = Path(out) if out is not None else None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from course_utils.grading.batch import grade_all
 from course_utils.grading.grader import GradeOptions, grade
+from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS
 from course_utils.grading.report import GradeReport
 
 __all__ = ["EXIT_GRADED", "EXIT_GRADER_ERROR", "EXIT_USAGE", "add_grade_commands"]
@@ -35,6 +36,23 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--base-image", help="BASE_IMAGE build arg for the Docker check (e.g. course-base:bookworm)"
+    )
+    isolation = parser.add_mutually_exclusive_group()
+    isolation.add_argument(
+        "--isolation",
+        dest="isolation",
+        action="store_true",
+        default=None,
+        help="require running submissions as a sandbox uid (default: when the grader is root and can)",
+    )
+    isolation.add_argument(
+        "--no-isolation", dest="isolation", action="store_false", help="run submissions as the grader's user"
+    )
+    parser.add_argument(
+        "--sandbox-uid",
+        type=int,
+        default=DEFAULT_FIRST_UID,
+        help=f"first uid of the sandbox range, one uid per concurrent job (default {DEFAULT_FIRST_UID})",
     )
     parser.add_argument("--startup-timeout", type=float, default=30.0, help="seconds for the app to answer")
     parser.add_argument("--p95-budget-ms", type=float, default=500.0, help="latency budget of the p95 check")
@@ -60,6 +78,8 @@ def _options(args: argparse.Namespace) -> GradeOptions:
         docker_base_image=args.base_image,
         startup_timeout_s=args.startup_timeout,
         p95_budget_ms=args.p95_budget_ms,
+        isolation=args.isolation,
+        sandbox_uid=args.sandbox_uid,
     )
 
 
@@ -68,6 +88,10 @@ def _usage_problem(args: argparse.Namespace) -> str:
         return f"{args.path!r} is not a folder. Pass the submission folder (for grade-all: the class folder)."
     if getattr(args, "jobs", 1) < 1:
         return f"--jobs {args.jobs} must be at least 1."
+    if getattr(args, "jobs", 1) > DEFAULT_SLOTS:
+        return f"--jobs {args.jobs} exceeds the {DEFAULT_SLOTS} sandbox uids (one per job)."
+    if args.sandbox_uid < 1000:
+        return f"--sandbox-uid {args.sandbox_uid} must be at least 1000 (a uid no account uses)."
     return ""
 
 

@@ -3,12 +3,14 @@
 `grade(path)` always returns a complete `GradeReport` with one result per rubric line, whatever the
 submission does: a check that cannot run says why (`not_run`), and an unexpected failure of the grader
 itself is recorded as `grader_error` instead of being blamed on the student.
+
+The app runs in an `isolation.workspace`: as a sandbox uid of its own on read-only copies of the
+submission and model when the grader is root, else as the grader's user (and the report says so).
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from course_utils.errors import CourseUtilsError
 from course_utils.grading import contract, static_checks
 from course_utils.grading.docker_check import check_docker
 from course_utils.grading.http_probe import HttpProbe, Reply
+from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS, Workspace, workspace
 from course_utils.grading.report import GradeReport, write_reports
 from course_utils.grading.rubric import RUBRIC, CheckResult, check_named
 from course_utils.grading.sandbox import Limits, SandboxedApp
@@ -32,7 +35,14 @@ class GraderSetupError(CourseUtilsError):
 
 @dataclass(frozen=True)
 class GradeOptions:
-    """Time limits and budgets of one grading run; defaults are generous for a 2-core laptop."""
+    """Time limits, budgets and isolation of one grading run; defaults are generous for a 2-core laptop.
+
+    `isolation`: None (default) runs the app as a sandbox uid when the grader is root and that uid can run
+    `python`, else as the grader's user with a note in the report; True makes a missing isolation a grader
+    error; False turns it off. Sandbox uids are `sandbox_uid .. sandbox_uid + sandbox_slots - 1` (gid =
+    uid, no account needed, none may have one); concurrent jobs on the machine get distinct uids, so
+    `sandbox_slots` bounds how many submissions are graded at once.
+    """
 
     model_dir: Path | None = None
     startup_timeout_s: float = 30.0
@@ -47,6 +57,16 @@ class GradeOptions:
     docker: bool | None = None
     docker_base_image: str | None = None
     python: str = sys.executable
+    isolation: bool | None = None
+    sandbox_uid: int = DEFAULT_FIRST_UID
+    sandbox_slots: int = DEFAULT_SLOTS
+
+    def __post_init__(self) -> None:
+        if self.sandbox_uid < 1000 or self.sandbox_slots < 1:
+            raise ValueError(
+                f"sandbox_uid={self.sandbox_uid!r}, sandbox_slots={self.sandbox_slots!r}: pass a first uid "
+                f"of at least 1000 that no account uses (default {DEFAULT_FIRST_UID}) and at least one slot."
+            )
 
 
 def grade(
@@ -87,7 +107,7 @@ def grade(
         ):
             result = static(root)
             results[result.check.name] = result
-        _run_app_checks(root, model_dir, options, results)
+        _run_app_checks(root, model_dir, options, results, notes)
         docker = check_docker(
             root,
             enabled=options.docker,
@@ -118,8 +138,11 @@ def grade(
     return report
 
 
-def _child_env(model_dir: Path, home: Path, python: str) -> dict[str, str]:
-    """A small, explicit environment: nothing of the grader's own environment reaches student code."""
+def _child_env(model_dir: Path, home: Path, python: str, submission: Path) -> dict[str, str]:
+    """A small, explicit environment: nothing of the grader's own environment reaches student code.
+
+    COURSE_GRADER_SUBMISSION names the original folder, so a stray process can be traced (`ps eww`).
+    """
     return {
         "PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -131,6 +154,7 @@ def _child_env(model_dir: Path, home: Path, python: str) -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "NO_PROXY": "*",
         "MODEL_DIR": str(model_dir),
+        "COURSE_GRADER_SUBMISSION": str(submission),
     }
 
 
@@ -150,7 +174,7 @@ _HTTP_CHECKS = (
 
 
 def _run_app_checks(
-    root: Path, model_dir: Path, options: GradeOptions, results: dict[str, CheckResult]
+    root: Path, model_dir: Path, options: GradeOptions, results: dict[str, CheckResult], notes: list[str]
 ) -> None:
     """app_starts and every HTTP check, from one run of the app (plus a short run without a model)."""
     starts = check_named("app_starts")
@@ -159,17 +183,17 @@ def _run_app_checks(
         for name in _HTTP_CHECKS:
             results[name] = check_named(name).not_run("Not checked: there is no src/app.py.")
         return
-    with tempfile.TemporaryDirectory(prefix="grader-home-") as home:
-        env = _child_env(model_dir, Path(home), options.python)
-        app = SandboxedApp(
-            root / "src",
-            port=_ports.free_port(),
-            env=env,
-            cwd=root,
-            limits=options.limits,
-            python=options.python,
-        )
-        with app:
+    with workspace(
+        root,
+        model_dir,
+        python=options.python,
+        isolation=options.isolation,
+        first_uid=options.sandbox_uid,
+        slots=options.sandbox_slots,
+    ) as space:
+        if space.note:
+            notes.append(space.note)
+        with _sandboxed_app(root, space, space.model_dir, options) as app:
             outcome = app.wait_until_answering(options.startup_timeout_s)
             if not outcome.ok:
                 output = _tail(app.output())
@@ -190,8 +214,21 @@ def _run_app_checks(
             finally:
                 probe.close()
         results["ready"] = contract.check_ready_when_loaded(
-            ready, _ready_without_model(root, Path(home), options) if ready.status == 200 else ""
+            ready, _ready_without_model(root, space, options) if ready.status == 200 else ""
         )
+
+
+def _sandboxed_app(root: Path, space: Workspace, model_dir: Path, options: GradeOptions) -> SandboxedApp:
+    """The submission's app in `space` (as its sandbox user, if any) with MODEL_DIR=`model_dir`."""
+    return SandboxedApp(
+        space.app_dir,
+        port=_ports.free_port(),
+        env=_child_env(model_dir, space.home, options.python, root),
+        cwd=space.cwd,
+        limits=options.limits,
+        python=options.python,
+        user=space.user,
+    )
 
 
 def _run_http_checks(
@@ -220,14 +257,9 @@ def _run_http_checks(
     return ready
 
 
-def _ready_without_model(root: Path, home: Path, options: GradeOptions) -> str:
+def _ready_without_model(root: Path, space: Workspace, options: GradeOptions) -> str:
     """Start the app with an empty MODEL_DIR; '' if /ready never says 200, else what went wrong."""
-    empty = home / "no-model"
-    empty.mkdir(exist_ok=True)
-    env = _child_env(empty, home, options.python)
-    with SandboxedApp(
-        root / "src", port=_ports.free_port(), env=env, cwd=root, limits=options.limits, python=options.python
-    ) as app:
+    with _sandboxed_app(root, space, space.empty_model_dir, options) as app:
         outcome = app.wait_until_answering(options.startup_timeout_s)
         if not outcome.ok:
             return ""  # refusing to start without a model never routes traffic to it: readiness holds

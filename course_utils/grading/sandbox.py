@@ -4,11 +4,14 @@ Why a process and not an import: student code can hang, crash, fork, print witho
 that lie about equality. Imported into the grader it could take the grader down or fool it; in its own
 process group the grader talks to it only over HTTP on 127.0.0.1 and kills the whole group afterwards.
 
-Limits (set in the child before `exec`, via `resource.setrlimit`): address space, CPU seconds, open files,
-file size, no core dumps, and the process count when the grader is not root (RLIMIT_NPROC counts every
-process of the user and does not apply to root, so as root the grader relies on the kill sweep instead).
+Limits (set in the child before `exec`, via `resource.setrlimit`, soft and hard alike so the child cannot
+raise them again): address space, CPU seconds, open files, file size, no core dumps, and the process count.
+RLIMIT_NPROC counts every process of the child's user and does not apply to root: with a `SandboxUser`
+(a uid of its own, see `isolation.py`) it is exactly `Limits.processes`; as the grader's own non-root user
+it is that user's current count + `Limits.processes`; as root it is not set and the kill sweep has to do.
 Every process of a run carries a marker in its environment, so the sweep also finds children that left
-the process group (`setsid`, double fork).
+the process group (`setsid`, double fork); with a `SandboxUser` the sweep also kills every process of that
+uid, which catches a process that rewrote its environment too.
 
 Output (stdout and stderr, merged) is read through a pipe into a bounded buffer (head and tail kept), so a
 submission that prints gigabytes neither fills the disk nor blocks: it is truncated in the report.
@@ -29,17 +32,62 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 import psutil
 
 from course_utils import _proc
 
-__all__ = ["Limits", "OutputCapture", "SandboxedApp", "StartOutcome"]
+__all__ = ["Limits", "OutputCapture", "SandboxUser", "SandboxedApp", "StartOutcome", "kill_processes_of"]
 
 _MARKER_VAR = "COURSE_GRADER_RUN"
 _MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxUser:
+    """An unprivileged uid/gid (no account needed) that owns nothing but the run's HOME."""
+
+    uid: int
+    gid: int
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """`subprocess.Popen` arguments that start the child as this user, with no supplementary groups.
+
+        `umask` 077 keeps what it writes to shared places (/tmp) private from the other sandbox uids.
+        """
+        return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": 0o077}
+
+
+def kill_processes_of(uid: int, *, rounds: int = 10) -> None:
+    """Kill every process whose real or effective uid is `uid`: stop them all first, so none can fork.
+
+    Only for a sandbox uid: it spares nothing of that user. Zombies are skipped (already dead).
+    """
+    if uid in (0, os.getuid(), os.geteuid()):
+        raise ValueError(f"uid={uid!r} is root or the grader's own user: pass a sandbox uid.")
+    for _ in range(rounds):
+        procs = _live_processes_of(uid)
+        if not procs:
+            return
+        for proc in procs:  # a stopped process cannot fork while the others are being killed
+            with contextlib.suppress(psutil.Error):
+                proc.suspend()
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=1.0)
+
+
+def _live_processes_of(uid: int) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["uids", "status"]):
+        with contextlib.suppress(psutil.Error, TypeError):
+            uids = proc.info["uids"]
+            if uid in (uids.real, uids.effective) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +100,12 @@ class Limits:
     file_size_mb: int = 256
     processes: int = 256
 
-    def preexec(self) -> Callable[[], None]:
-        """A `preexec_fn` that applies these limits in the child between fork and exec."""
-        nproc = _nproc_limit(self.processes)
+    def preexec(self, *, own_user: bool = False) -> Callable[[], None]:
+        """A `preexec_fn` that applies these limits in the child between fork and exec.
+
+        `own_user`: the child runs as a uid of its own (`SandboxUser`), so its process count starts at 0.
+        """
+        nproc = self.processes if own_user else _nproc_limit(self.processes)
         settings = [
             (resource.RLIMIT_AS, self.memory_mb * _MIB),
             (resource.RLIMIT_CPU, self.cpu_s),
@@ -71,7 +122,7 @@ class Limits:
             for which, value in settings:
                 _soft, hard = resource.getrlimit(which)
                 capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                resource.setrlimit(which, (capped, hard))
+                resource.setrlimit(which, (capped, capped))  # hard too: a non-root child cannot undo it
 
         return apply
 
@@ -146,7 +197,8 @@ class StartOutcome:
 class SandboxedApp:
     """`python -m uvicorn app:app --app-dir SRC --host 127.0.0.1 --port PORT` under `Limits`.
 
-    Use as a context manager: leaving it kills the process group and every marked straggler.
+    Use as a context manager: leaving it kills the process group and every marked straggler (and, with a
+    `user`, every process of that uid).
     """
 
     def __init__(
@@ -159,11 +211,13 @@ class SandboxedApp:
         limits: Limits | None = None,
         python: str = sys.executable,
         app: str = "app:app",
+        user: SandboxUser | None = None,
     ) -> None:
         self.app_dir = app_dir
         self.port = port
         self.cwd = cwd
         self.limits = limits or Limits()
+        self.user = user
         self.marker = uuid.uuid4().hex
         self.env = {**env, _MARKER_VAR: self.marker}
         self.args = [python, "-m", "uvicorn", app, "--app-dir", str(app_dir)]
@@ -182,7 +236,8 @@ class SandboxedApp:
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
-            preexec_fn=self.limits.preexec(),
+            preexec_fn=self.limits.preexec(own_user=self.user is not None),
+            **(self.user.popen_kwargs() if self.user is not None else {}),
         )
         assert self._proc.stdout is not None
         self._output = OutputCapture(self._proc.stdout)
@@ -272,6 +327,8 @@ class SandboxedApp:
                 with contextlib.suppress(psutil.Error):
                     straggler.kill()
             psutil.wait_procs(stragglers, timeout=1.0)
+        if self.user is not None:  # also what rewrote its environment (and so lost the marker)
+            kill_processes_of(self.user.uid)
         if self._output is not None:
             self._output.join(timeout_s)
         if proc.stdout is not None:

@@ -189,7 +189,48 @@ async def test_submit_many_keeps_the_order_of_the_items(make_batcher, model) -> 
     assert [len(batch) for batch in model.batches] == [3, 2]
 
 
-# Rule 3: no CPU when idle -------------------------------------------------------------------------------
+# Rule 3: adaptive wait ------------------------------------------------------------------------------------
+
+
+async def test_adaptive_wait_sends_a_lone_request_at_once(make_batcher, model, clock) -> None:
+    batcher = make_batcher(max_batch_size=8, max_wait_s=0.010, adaptive_wait=True)
+    assert (await finish(spawn(batcher.submit("a", timeout_s=60)))).value == "A"  # no arrival rate known yet
+    await clock.advance(1.0)
+    assert (await finish(spawn(batcher.submit("b", timeout_s=60)))).value == "B"  # 1 s between arrivals
+    assert model.batches == [["a"], ["b"]]
+    assert model.started_at == [0.0, 1.0]  # neither waited for company that was not coming
+
+
+async def test_adaptive_wait_still_waits_when_arrivals_are_close(make_batcher, model, clock) -> None:
+    batcher = make_batcher(max_batch_size=8, max_wait_s=0.010, adaptive_wait=True)
+    model.hold()
+    busy = spawn(batcher.submit("busy", timeout_s=60))  # the first request goes at once
+    await model_entered(model)
+    await clock.advance(0.001)
+    second = spawn(batcher.submit("b", timeout_s=60))  # 1 ms after the first: company is likely
+    await settle()
+    model.release.set()
+    await finish(busy)
+    await clock.advance(0.005)
+    assert model.batches == [["busy"]]  # "b" waits for company, as without adaptive_wait
+    third = spawn(batcher.submit("c", timeout_s=60))
+    await clock.advance(0.005)  # t = 11 ms: the 10 ms of "b" are over
+    assert [(await finish(task)).value for task in (second, third)] == ["B", "C"]
+    assert model.batches == [["busy"], ["b", "c"]]
+
+
+async def test_without_adaptive_wait_a_lone_request_waits_the_whole_max_wait(
+    make_batcher, model, clock
+) -> None:
+    batcher = make_batcher(max_batch_size=8, max_wait_s=0.010)
+    task = spawn(batcher.submit("a", timeout_s=60))
+    await clock.advance(0.009)
+    assert model.batches == []
+    await clock.advance(0.001)
+    assert (await finish(task)).value == "A"
+
+
+# Rule 4: no CPU when idle -------------------------------------------------------------------------------
 
 
 async def test_an_idle_batcher_sets_no_timer_and_does_not_poll(make_batcher, clock) -> None:
@@ -270,7 +311,7 @@ async def test_the_worker_drops_a_request_whose_deadline_passed_in_the_queue(clo
         await asyncio.wait_for(batcher.close(), GUARD_S)
 
 
-# Rule 5 and failures -------------------------------------------------------------------------------------
+# Rule 6 (workers) and failures ------------------------------------------------------------------------------
 
 
 async def test_inference_runs_in_one_worker_thread(make_batcher, model, clock) -> None:
@@ -289,6 +330,48 @@ async def test_inference_runs_in_one_worker_thread(make_batcher, model, clock) -
     finally:
         await batcher.close()
     assert len(threads) == 1 and threads != {threading.current_thread().name}
+
+
+async def test_two_workers_compute_two_batches_at_once(make_batcher, model, clock) -> None:
+    batcher = make_batcher(max_batch_size=2, max_wait_s=0.0, workers=2)
+    model.hold()
+    first = [spawn(batcher.submit(text, timeout_s=60)) for text in "ab"]
+    await model_entered(model)
+    model.entered.clear()  # the first batch is still being computed (held) ...
+    second = [spawn(batcher.submit(text, timeout_s=60)) for text in "cd"]
+    await model_entered(model)  # ... and the second one started beside it
+    assert model.batches == [["a", "b"], ["c", "d"]]
+    model.release.set()
+    assert [(await finish(task)).value for task in first + second] == ["A", "B", "C", "D"]
+
+
+async def test_one_worker_computes_one_batch_at_a_time(make_batcher, model, clock) -> None:
+    batcher = make_batcher(max_batch_size=2, max_wait_s=0.0)
+    model.hold()
+    first = [spawn(batcher.submit(text, timeout_s=60)) for text in "ab"]
+    await model_entered(model)
+    second = [spawn(batcher.submit(text, timeout_s=60)) for text in "cd"]
+    await settle(50)
+    assert model.batches == [["a", "b"]]  # "c" and "d" wait for the only worker
+    model.release.set()
+    assert [(await finish(task)).value for task in first + second] == ["A", "B", "C", "D"]
+    assert model.batches == [["a", "b"], ["c", "d"]]
+
+
+async def test_close_waits_for_every_batch_in_flight(clock, model) -> None:
+    batcher: Batcher = DynamicBatcher(
+        model, max_batch_size=1, max_wait_s=0.0, max_queue=10, workers=2, clock=clock
+    )
+    batcher.start()
+    model.hold()
+    tasks = [spawn(batcher.submit(text, timeout_s=60)) for text in "ab"]
+    await model_entered(model)
+    closing = spawn(batcher.close())
+    await settle(50)
+    assert not closing.done()  # both batches are still computing
+    model.release.set()
+    await finish(closing)
+    assert [(await finish(task)).value for task in tasks] == ["A", "B"]
 
 
 async def test_a_failing_batch_fails_its_requests_and_the_batcher_keeps_going(make_batcher, model) -> None:
@@ -354,6 +437,7 @@ async def test_submit_before_start_is_refused(clock, model) -> None:
         ({"max_batch_size": 0}, "max_batch_size=0 must be >= 1"),
         ({"max_wait_s": -1}, "max_wait_s=-1 must be >= 0"),
         ({"max_queue": 0}, "max_queue=0 must be >= 1"),
+        ({"workers": 0}, "workers=0 must be >= 1"),
     ],
 )
 def test_invalid_options_fail_at_construction(options: dict[str, Any], message: str) -> None:

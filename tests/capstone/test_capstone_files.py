@@ -7,6 +7,7 @@ the contract and run everywhere in milliseconds.
 from __future__ import annotations
 
 import re
+import tomllib
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -156,3 +157,13 @@ def test_solution_source_has_no_pickle_and_small_modules() -> None:
 )
 def test_the_starter_marks_what_students_do(name: str) -> None:
     assert "TODO(student)" in (STARTER_DIR / name).read_text()
+
+
+def test_the_starter_lint_settings_are_standalone_and_equal_the_projects() -> None:
+    """Students lint their copy of capstone/ on its own, so its ruff.toml cannot extend ours: it copies it."""
+    starter = tomllib.loads((STARTER_DIR / "ruff.toml").read_text())
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert "extend" not in starter and "cache-dir" not in starter, "no paths outside the capstone folder"
+    assert starter["line-length"] == project["line-length"]
+    assert starter["target-version"] == project["target-version"]
+    assert starter["lint"] == project["lint"]

@@ -187,8 +187,14 @@ def test_rate_limit_429_with_retry_after_per_key(secured: UvicornProcess) -> Non
 def test_queue_full_503_with_retry_after_and_ready_says_overloaded(
     start_server: Callable[..., UvicornProcess], model_dir: Path
 ) -> None:
-    # Batches wait up to 2 s for company, so two requests sit in a queue of two.
-    env = {"MODEL_DIR": str(model_dir), "MAX_BATCH_SIZE": "64", "MAX_WAIT_MS": "2000", "MAX_QUEUE": "2"}
+    # Batches wait up to 2 s for company (ADAPTIVE_WAIT off: always), so two requests sit in a queue of two.
+    env = {
+        "MODEL_DIR": str(model_dir),
+        "MAX_BATCH_SIZE": "64",
+        "MAX_WAIT_MS": "2000",
+        "ADAPTIVE_WAIT": "false",
+        "MAX_QUEUE": "2",
+    }
     server = start_server(env)
     waiting = [in_background(lambda: post(server, "/predict", {"text": "queued"})) for _ in range(2)]
     wait_for_metric(server, "batch_queue_depth", 2)
@@ -207,6 +213,7 @@ def test_deadline_504_without_computing(start_server: Callable[..., UvicornProce
         "MODEL_DIR": str(model_dir),
         "MAX_BATCH_SIZE": "8",
         "MAX_WAIT_MS": "1000",
+        "ADAPTIVE_WAIT": "false",
         "REQUEST_TIMEOUT_S": "0.1",
     }
     server = start_server(env)

@@ -28,8 +28,15 @@ def queue_depth(server: UvicornProcess) -> float:
 def test_sigterm_drains_queued_requests_then_exits(
     start_server: Callable[..., UvicornProcess], model_dir: Path
 ) -> None:
-    # Batches wait 1.5 s for company, so the requests below are still queued when SIGTERM arrives.
-    env = {"MODEL_DIR": str(model_dir), "MAX_BATCH_SIZE": "16", "MAX_WAIT_MS": "1500", "DRAIN_DELAY_S": "1"}
+    # Batches wait 1.5 s for company (ADAPTIVE_WAIT off: always), so the requests below are still queued
+    # when SIGTERM arrives.
+    env = {
+        "MODEL_DIR": str(model_dir),
+        "MAX_BATCH_SIZE": "16",
+        "MAX_WAIT_MS": "1500",
+        "ADAPTIVE_WAIT": "false",
+        "DRAIN_DELAY_S": "1",
+    }
     server = start_server(env)
     responses: list[Any] = []
 

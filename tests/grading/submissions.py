@@ -7,8 +7,13 @@ a second, so the hostile cases (hangs, forks, floods) stay cheap. Each is a fold
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
+
+import pytest
+
+from course_utils.grading.isolation import isolation_problem
 
 MINI_APP = textwrap.dedent(
     '''
@@ -162,3 +167,16 @@ def patched(source: str, old: str, new: str) -> str:
     """`source` with `old` replaced once; fails when `old` is missing (the variant would be a no-op)."""
     assert source.count(old) >= 1, f"patch target {old!r} not found: the variant would not change anything"
     return source.replace(old, new, 1)
+
+
+def require_isolation() -> None:
+    """Skip unless `grade` runs submissions as a sandbox uid here; in CI (`CI=true`) fail instead.
+
+    A laptop grader is not root and cannot switch users; CI and the course machine must.
+    """
+    why = isolation_problem()
+    if not why:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must grade with filesystem isolation: {why}")
+    pytest.skip(f"filesystem isolation is not available here: {why}")

@@ -39,6 +39,9 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["grade", str(tmp_path / "missing")]) == EXIT_USAGE
     assert "is not a folder" in capsys.readouterr().err
     assert main(["grade-all", str(tmp_path), "--jobs", "0"]) == EXIT_USAGE
+    assert main(["grade-all", str(tmp_path), "--jobs", "40"]) == EXIT_USAGE
+    assert "sandbox uids" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path), "--sandbox-uid", "0"]) == EXIT_USAGE
     with pytest.raises(SystemExit) as exc:
         main(["grade"])
     assert exc.value.code == 2

@@ -6,6 +6,7 @@ about equality, or write to stderr, and the grader must still produce a complete
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,12 +142,19 @@ def test_noisy_but_correct_apps_get_full_marks(hostile: dict[str, GradeReport], 
 
 
 def test_no_process_of_any_submission_survives(hostile: dict[str, GradeReport], hostile_root: Path) -> None:
-    """Forked, setsid-ed children included (other graders may run on this machine: look only at ours)."""
-    survivors = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if any(str(hostile_root) in part for part in p.info["cmdline"] or [])
-    ]
+    """Forked, setsid-ed children included (other graders may run on this machine: look only at ours).
+
+    Ours: the command line names a submission folder (without isolation), or the environment does
+    (COURSE_GRADER_SUBMISSION; with isolation the command line names the staged copy).
+    """
+    survivors = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            origin = proc.environ().get("COURSE_GRADER_SUBMISSION", "")
+            if origin.startswith(str(hostile_root)) or any(
+                str(hostile_root) in part for part in proc.info["cmdline"] or []
+            ):
+                survivors.append(proc)
     assert survivors == []
 
 

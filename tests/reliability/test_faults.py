@@ -90,6 +90,7 @@ def test_sigterm_while_requests_are_in_flight_answers_every_one_of_them(
         "MODEL_DIR": str(model_dir),
         "MAX_BATCH_SIZE": "64",
         "MAX_WAIT_MS": "5000",
+        "ADAPTIVE_WAIT": "false",
         "DRAIN_DELAY_S": "0",
     }
     server = start_server(env)

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (notebook text: cell lines follow the notebook, not this file)
-"""Notebook 06: scale and operate (dynamic batching, load testing, data drift, a canary rollout)."""
+"""Notebook 06: scale and operate (dynamic batching, load testing, data drift, a canary rollout, LitServe)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ def cells() -> list[NotebookNode]:
 
         **Goal.** Run the reference service (the capstone solution) like an operator: measure what dynamic
         batching buys, load-test it closed-loop and open-loop until queues form, detect data drift with PSI
-        and the KS test, and roll out a new model variant to 10% of the traffic with a promote/rollback rule.
+        and the KS test, roll out a new model variant to 10% of the traffic with a promote/rollback rule, and
+        weigh a serving framework (LitServe) against the hand-written service, with the benchmark's numbers.
 
-        **Time.** About 75 minutes. **Graded.** 3 exercises, 7 points.
+        **Time.** About 90 minutes. **Graded.** 4 exercises, 9 points.
 
-        Every service here is a separate process on `127.0.0.1` (`course_utils.server.ServerProcess`), every
-        load run is bounded in time, and every server is stopped by a stop cell; the clean-up cell at the end
-        stops anything left.
+        Every service here is a separate process on `127.0.0.1` (`course_utils.server.ServerProcess`; LitServe
+        through the benchmark's starter), every load run is bounded in time, and every server is stopped by a
+        stop cell; the clean-up cell at the end stops anything left.
         """),
         md("""
         ## 1. Setup
@@ -38,6 +39,7 @@ def cells() -> list[NotebookNode]:
         import random
         import sys
         import time
+        from contextlib import ExitStack
 
         import matplotlib.pyplot as plt
         import numpy as np
@@ -60,6 +62,7 @@ def cells() -> list[NotebookNode]:
         settings = get_settings()
         CAPSTONE_SRC = PROJECT_ROOT / "solutions" / "capstone" / "src"
         REQUEST = {"text": "The hotel staff were friendly and the room was spotless."}
+        script_servers = ExitStack()  # servers started as scripts (LitServe, section 8): the clean-up cell closes it
         print(f"fast mode: {settings.fast}; model: {settings.model_dir}")
         """),
         md("""
@@ -83,10 +86,15 @@ def cells() -> list[NotebookNode]:
         passes over one. We load that module from its file to read and try it.
         """),
         code("""
-        spec = importlib.util.spec_from_file_location("capstone_batching", CAPSTONE_SRC / "batching.py")
-        batching = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = batching  # dataclasses look their module up here
-        spec.loader.exec_module(batching)
+        def module_from_file(name, path):
+            \"\"\"Import a .py file that is not part of an installed package (the capstone, the benchmark).\"\"\"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses look their module up here
+            spec.loader.exec_module(module)
+            return module
+
+        batching = module_from_file("capstone_batching", CAPSTONE_SRC / "batching.py")
         print(inspect.getsource(batching.DynamicBatcher._collect_batch))
         """),
         md("""
@@ -98,13 +106,14 @@ def cells() -> list[NotebookNode]:
            comes first. `max_batch_size=1` turns batching off.
         3. Waiting costs no CPU: it awaits the queue or one timer (`asyncio.wait`), never a polling loop.
         4. Elsewhere in the file: the queue is bounded (`QueueFullError` → 503), expired requests are dropped
-           before inference (504), and one worker thread runs the model so batches never fight for the CPU.
+           before inference (504), and `workers` threads run the model (the service uses two: while one batch
+           computes, the next is formed and started; the model releases the GIL while it computes).
 
         We drive the real batcher with a stand-in model (2 ms per batch, whatever its size) and three
         arrival patterns: a burst, a steady trickle (one request per ms) and sparse traffic (one per 10 ms).
         """),
         code("""
-        async def try_batcher(n_requests, gap_ms):
+        async def try_batcher(n_requests, gap_ms, adaptive=False):
             sizes = []
             def fake_model(items):  # a stand-in model: records the batch size, takes 2 ms
                 sizes.append(len(items))
@@ -113,7 +122,8 @@ def cells() -> list[NotebookNode]:
             async def arrive(i):
                 await asyncio.sleep(i * gap_ms / 1000)  # the arrival schedule, not a readiness wait
                 return await batcher.submit(i, timeout_s=5)
-            batcher = batching.DynamicBatcher(fake_model, max_batch_size=8, max_wait_s=0.005, max_queue=64)
+            batcher = batching.DynamicBatcher(fake_model, max_batch_size=8, max_wait_s=0.005, max_queue=64,
+                                              adaptive_wait=adaptive)
             batcher.start()
             done = await asyncio.gather(*(arrive(i) for i in range(n_requests)))
             await batcher.close()
@@ -128,6 +138,7 @@ def cells() -> list[NotebookNode]:
         demo = {}
         for name, gap_ms in patterns.items():
             demo[name] = await try_batcher(20, gap_ms)
+        demo["sparse, adaptive_wait=True"] = await try_batcher(20, 10.0, adaptive=True)
         pd.DataFrame(demo).T
         """),
         md("""
@@ -135,6 +146,10 @@ def cells() -> list[NotebookNode]:
         sent when the first request's 5 ms run out; sparse traffic gets batches of 1, and each request waited
         `max_wait_ms` for company that never came. That wait is the price of batching, paid on every request
         when traffic is light, so `MAX_WAIT_MS` stays small (the service's default is 2 ms).
+
+        The last row removes the price: with `adaptive_wait=True` (the service's default, `ADAPTIVE_WAIT`) the
+        batcher keeps a moving average of the gap between arrivals and does not wait when the next request is
+        not due before the wait would end. Sparse requests go at once; a burst or a trickle still batches.
 
         ## 3. Dynamic batching: measure it
 
@@ -620,6 +635,416 @@ def cells() -> list[NotebookNode]:
         print("running:", sorted(running_servers()))
         """),
         md("""
+        ## 8. A framework instead: LitServe
+
+        Everything the reference does, someone on the team wrote and now maintains: the batcher of section 2, the
+        limits, the metrics, the logs. Serving frameworks package the common parts; the price is their choices
+        and their dependencies. We serve the same ONNX INT8 model with **LitServe** (Lightning AI, pinned
+        `litserve==0.2.19`) next to the reference, check that they agree, load both, read the benchmark's
+        numbers, and list what each gives and costs. (BentoML is not here: it does not install next to the
+        course's pins; see `benchmarks/README.md`.)
+
+        With LitServe you write one class, a `LitAPI`. LitServe runs the HTTP server (FastAPI and uvicorn) in one
+        process and calls your hooks in a separate **inference worker** process:
+
+        1. `setup(device)`, once per worker: load the model.
+        2. `decode_request(request)`, per request: from the validated body to the model's input.
+        3. `batch(inputs)` → `predict(batch)` → `unbatch(outputs)`: one forward pass over up to `max_batch_size`
+           requests, collected for at most `batch_timeout` seconds.
+        4. `encode_response(output)`, per request: the JSON answer.
+        """),
+        md("""
+        The LitServe service is one file, `benchmarks/apps/litserve_app.py`: the app `make bench` measures, so
+        the benchmark's numbers below are about this very code. We also load the benchmark's module for two of
+        its tools: `ScriptServer` starts a script as a server process (LitServe starts its worker processes from
+        `LitServer.run()`, so it is not an app `ServerProcess` could hand to uvicorn) and `ProcessGroup` finds
+        the processes behind a port.
+        """),
+        code("""
+        import ast
+        import importlib.metadata
+        import json
+        import os
+
+        from IPython.display import Markdown
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
+        from course_utils.bench import ToolNotInstalledError, run_wrk
+
+        serving = module_from_file("serving_benchmark", PROJECT_ROOT / "benchmarks" / "serving.py")
+        LITSERVE_APP = serving.APPS / "litserve_app.py"
+        SNAPSHOT = PROJECT_ROOT / "benchmarks" / "snapshot" / "serving.json"
+        """),
+        md("""
+        The request model and the hooks, read from the file. The model code is the course's (`encode` pads a
+        batch to its longest text, as the reference does; the ONNX session has the reference's thread count),
+        so the comparison is about the serving machinery and nothing else.
+        """),
+        code("""
+        def show_definitions(path, *names):
+            \"\"\"The source of the top-level classes and functions `names` defined in the file `path`.\"\"\"
+            source = path.read_text(encoding="utf-8")
+            nodes = [node for node in ast.parse(source).body if getattr(node, "name", None) in names]
+            return Markdown("```python\\n" + "\\n\\n\\n".join(ast.get_source_segment(source, n) for n in nodes) + "\\n```")
+
+        show_definitions(LITSERVE_APP, "PredictRequest", "SentimentAPI")
+        """),
+        md("""
+        How it is served: `main()` builds a `LitServer` (one inference worker on the CPU, a 30 s request timeout)
+        and runs it with one API server process. `run()` blocks until the server stops, which is why it runs as a
+        script in its own process.
+        """),
+        code("""
+        show_definitions(LITSERVE_APP, "main")
+        """),
+        md("""
+        Both services start now, each in its own process group. The reference runs the INT8 model with its JSON
+        request log on (`LOG_LEVEL=INFO`), as in the benchmark; LitServe with the benchmark's settings: batches of
+        up to 16, a 2 ms window, and the reference's ONNX thread policy (every core but one). LitServe takes a few
+        seconds longer: its worker is a freshly spawned Python process that imports the app again.
+        """),
+        code("""
+        script_servers.close()  # a re-run stops the previous LitServe first
+        ort_threads = str(max(1, (os.cpu_count() or 1) - 1))  # the reference's thread policy for one worker
+        litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", ort_threads]
+        starters = {
+            "reference": lambda: start_service("nb06-reference", BACKEND="onnx-int8", LOG_LEVEL="INFO"),
+            "litserve": lambda: script_servers.enter_context(
+                serving.ScriptServer(LITSERVE_APP, litserve_args, env={"MODEL_DIR": str(settings.model_dir)})),
+        }
+        contenders = {name: start() for name, start in tqdm(starters.items(), desc="starting")}
+        pd.DataFrame({name: {"url": server.url, "GET /health": requests.get(f"{server.url}/health", timeout=5).status_code}
+                      for name, server in contenders.items()}).T
+        """),
+        md("""
+        Same model, same answers? A few in-domain reviews and a few out-of-domain texts through both services:
+        """),
+        code("""
+        check_texts = [e.text for e in load_sentiment("test")[:4] + load_out_of_domain()[:4]]
+        answers = {name: pd.DataFrame([requests.post(f"{server.url}/predict", json={"text": t}, timeout=10).json()
+                                       for t in check_texts]) for name, server in contenders.items()}
+        agreement = pd.DataFrame({"text": [t[:50] for t in check_texts],
+                                  **{f"{name} label": a.label for name, a in answers.items()},
+                                  **{f"{name} confidence": a.confidence.round(4) for name, a in answers.items()}})
+        assert (agreement["reference label"] == agreement["litserve label"]).all(), "the services disagree: same model file?"
+        agreement
+        """),
+        md("""
+        ### A live side-by-side
+
+        The same closed loop against both: `wrk` (a C client, so the load costs little CPU; the course's Python
+        client if `wrk` is not installed) at 1 and at 32 concurrent connections, a couple of seconds each, one
+        server at a time. **This is indicative only**: on a laptop, or on shared CI cores, the client, both
+        servers and everything else running share the CPU. The benchmark below controls for that.
+        """),
+        code("""
+        def load_run(url, concurrency, duration_s):
+            \"\"\"One closed-loop run against POST url/predict: wrk if installed, else the course's Python client.\"\"\"
+            try:
+                return run_wrk(f"{url}/predict", concurrency=concurrency, threads=min(2, concurrency),
+                               duration_s=duration_s, method="POST", body=json.dumps(REQUEST))
+            except ToolNotInstalledError:
+                return run_closed_loop(f"{url}/predict", method="POST", json=REQUEST, concurrency=concurrency,
+                                       duration_s=duration_s, progress=False)
+        """),
+        md("""
+        Four runs: each level, each server in turn.
+        """),
+        code("""
+        live_s = 2 if settings.fast else 5
+        runs = [(level, name) for level in (1, 32) for name in contenders]
+        live = pd.DataFrame([{"server": name, **load_run(contenders[name].url, level, live_s).to_dict()}
+                             for level, name in tqdm(runs, desc="load runs")])
+        live.pivot(index="concurrency", columns="server", values=["throughput_rps", "p50_ms", "p99_ms"]).round(1)
+        """),
+        md("""
+        ### The benchmark's numbers
+
+        `make bench` (`benchmarks/serving.py`, about 7 minutes) measures the same two services, the reference
+        without batching and notebook 02's naive service, with care: every server started once and checked,
+        load points visited round-robin in rotating order over several rounds (medians reported), the servers not
+        being measured paused, a warm-up before each point. A committed run lives in
+        `benchmarks/snapshot/serving.json`. First, the machine it ran on and how quiet it was: a 1-minute load
+        average well above 0 means other work shared the CPU, so trust the ratios more than the absolute numbers.
+        """),
+        code("""
+        bench = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+        machine, plan = bench["machine"], bench["plan"]
+        pd.Series({"CPU": f"{machine['cpu']}, {machine['cores']} cores",
+                   "load average, start / end": f"{machine['load_average_1m']} / {machine.get('load_average_1m_end', '?')}",
+                   "rounds x seconds per point": f"{plan['rounds']} x {plan['duration_s']:g}",
+                   "open loop": f"Poisson arrivals, {plan['open_rate_rps']:g} req/s",
+                   "batching (reference and LitServe)": f"up to {plan['max_batch_size']}, {plan['max_wait_ms']:g} ms",
+                   "HTTP stack (every server)": machine["http_stack"], "litserve": machine["packages"]["litserve"]})
+        """),
+        md("""
+        The rows for four services at each load: the reference with batching, LitServe, the reference without
+        batching (`reference b=1`: everything but the batcher) and notebook 02's naive service (PyTorch FP32, one
+        text per forward pass), at 1, 32 and 64 clients and in the open loop (`errors`: failed requests and
+        dropped arrivals):
+        """),
+        code("""
+        SERVERS, LOADS = ["reference batched", "litserve", "reference b=1", "naive"], [1, 32, 64, "open"]
+        snapshot = pd.DataFrame([r for load in LOADS for server in SERVERS for r in bench["rows"]
+                                 if r["server"] == server and r["load"] == load])
+        snapshot["load"] = [f"c={load}" if load != "open" else f"open {plan['open_rate_rps']:g}/s" for load in snapshot.load]
+        snapshot.set_index(["load", "server"])[["rps", "p50_ms", "p99_ms", "errors"]].round(1)
+        """),
+        md("""
+        The same runs as a picture: p99 against throughput, one line per server (closed loop, 1 to 64 clients),
+        and this notebook's live runs as crosses. Further right and lower is better; how far the crosses sit from
+        the lines shows how much a shared machine moves the numbers.
+        """),
+        code("""
+        LIVE_NAME = {"reference batched": "reference", "litserve": "litserve"}
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for server in SERVERS:
+            closed_rows = pd.DataFrame([r for r in bench["rows"] if r["server"] == server and r["load"] != "open"])
+            (line,) = ax.plot(closed_rows.rps, closed_rows.p99_ms, marker="o", label=f"{server} (benchmark)")
+            for r in closed_rows.itertuples():
+                ax.annotate(f"c={r.load}", (r.rps, r.p99_ms), xytext=(4, 4), textcoords="offset points", fontsize=8)
+            if server in LIVE_NAME:
+                mine = live[live.server == LIVE_NAME[server]]
+                ax.plot(mine.throughput_rps, mine.p99_ms, marker="x", ms=10, ls="none", color=line.get_color(),
+                        label=f"{LIVE_NAME[server]} (this notebook, c=1 and 32)")
+        ax.set(xscale="log", yscale="log", xlabel="throughput (requests/s, log)", ylabel="p99 latency (ms, log)",
+               title="Serving the same model: benchmark snapshot and live runs")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        plt.show()
+        """),
+        md("""
+        Ratios, computed from the file (no number in this text is typed in by hand). Above 1, the reference does
+        better on that line.
+        """),
+        code("""
+        at = {(r["server"], r["load"]): r for r in bench["rows"]}
+        pd.DataFrame({f"c={load}" if load != "open" else "open loop": {
+            "req/s: reference / LitServe": at["reference batched", load]["rps"] / at["litserve", load]["rps"],
+            "p99: LitServe / reference": at["litserve", load]["p99_ms"] / at["reference batched", load]["p99_ms"],
+            "p50: LitServe / reference": at["litserve", load]["p50_ms"] / at["reference batched", load]["p50_ms"],
+            "req/s: reference / naive": at["reference batched", load]["rps"] / at["naive", load]["rps"]}
+            for load in LOADS}).round(2)
+        """),
+        md("""
+        The benchmark's own targets for the reference (set before it was measured), evaluated on the same run:
+        """),
+        code("""
+        pd.DataFrame(bench["targets"])[["name", "value", "threshold", "met", "detail"]].round(2)
+        """),
+        md("""
+        How to read these:
+
+        - **c=1**: nobody to batch with, so a batcher can only add its wait. Compare `reference batched` with
+          `reference b=1` (the same code without the batcher) and with LitServe. The two batchers wait
+          differently: the reference's window starts at the first request's **arrival** (rule 1 of section 2), so
+          without `ADAPTIVE_WAIT` a lone request would wait the whole `MAX_WAIT_MS` (with it, the default, it goes
+          at once when no company is due); LitServe's worker opens a window of `batch_timeout`
+          whenever it starts collecting (`collate_requests` in `litserve/loops/base.py`), so a lone request only
+          waits for the current window to end.
+        - **c=32 and c=64**: both batch; what differs is the way of a request. The reference does HTTP,
+          validation, tokenisation and the model in one process (the model in two worker threads). LitServe puts
+          each request on a queue held by a `multiprocessing` manager process, the inference worker takes it
+          from there and puts the answer back the same way: four hops between processes per request, in exchange
+          for a model that never shares a Python interpreter with the HTTP server.
+        - **open loop**: at a modest fixed rate, a server with enough capacity answers in about its c=1 time; one
+          without (the naive service) queues, and arrivals are dropped (`errors`).
+        """),
+        md("""
+        ### What each gives and what it costs
+
+        What LitServe 0.2.19 does, read in its installed source (`.venv/lib/python3.11/site-packages/litserve`),
+        next to the reference. The live probes and measurements below check the rows marked *(checked below)*.
+
+        | | reference (hand-written) | LitServe 0.2.19 (as configured here) |
+        |---|---|---|
+        | dynamic batching | `batching.py`, yours to write and test | built in: `LitAPI(max_batch_size=, batch_timeout=)`; the idle worker polls its queue every millisecond (`loops/base.py`) |
+        | processes | one uvicorn process; scale out with replicas | API server(s) (`num_api_servers`), inference worker(s) (`workers_per_device`), a `multiprocessing` manager holding the queues (ZMQ with `fast_queue=True`) *(checked below)* |
+        | health | `/health` liveness, `/ready` 503 with a reason (loading, warming, draining, overloaded) | `/health`: 200 once every worker finished `setup()`, else 503; an optional `LitAPI.health()` hook; `/info` *(checked below)* |
+        | metrics | `/metrics` with the contract's Prometheus names | none built in: `ls.Logger` with `mount("/metrics", app)` lets you add yours *(checked below)* |
+        | OpenAPI, validation | FastAPI + pydantic | FastAPI + pydantic, models taken from the hooks' type annotations |
+        | queue full | bounded queue: 503 + Retry-After | unbounded `manager.Queue()`: requests wait |
+        | deadline | per request: dropped before inference, 504 | `timeout=` checked when the worker takes a request off the queue: 504; the HTTP handler itself waits without a limit |
+        | body size, 512-token limit | 413 over `MAX_BODY_BYTES`; 400 over 512 tokens | 413 only with `max_payload_size=` (not set here); long texts are whatever your `decode_request` does *(checked below)* |
+        | request id, logs | `X-Request-ID`, one JSON line per request | none; uvicorn's access log *(checked below)* |
+        | API keys, rate limits | `API_KEYS` (401), per-key token bucket (429 + Retry-After) | `LIT_SERVER_API_KEY` (`X-API-Key`, 401) or a `LitAPI.authorize` hook; no rate limit |
+        | beyond the contract | Open Inference Protocol, drain on SIGTERM, drift gauges | streaming, an OpenAI-compatible spec, MCP tools, several devices and workers per device |
+        """),
+        md("""
+        First the contract's edge cases, sent to both: what comes back (status codes, a header, the endpoints).
+        """),
+        code("""
+        PROBES = {"whitespace-only text (contract: 422)": {"json": {"text": "   "}},
+                  "700-token text (contract: 400)": {"json": {"text": "great " * 700}},
+                  "300 kB body (contract: 413)": {"json": {"text": "x " * 150_000}},
+                  "malformed JSON (contract: 422)": {"data": "{nope", "headers": {"content-type": "application/json"}}}
+
+        def probe(url):
+            \"\"\"Status codes for the contract's edge cases, the request-id header, and which endpoints exist.\"\"\"
+            found = {what: requests.post(f"{url}/predict", timeout=30, **kwargs).status_code for what, kwargs in PROBES.items()}
+            found["X-Request-ID in the answer"] = "X-Request-ID" in requests.post(f"{url}/predict", json=REQUEST, timeout=10).headers
+            for path in ("/ready", "/metrics", "/docs", "/info"):
+                found[f"GET {path}"] = requests.get(f"{url}{path}", timeout=5).status_code
+            return found
+
+        pd.DataFrame({name: probe(server.url) for name, server in contenders.items()})
+        """),
+        md("""
+        LitServe answers the whitespace text, the 700-token text and the 300 kB body with a prediction: the
+        tokenizer cuts long texts at 512 tokens without a word, and the service never says it guessed from a
+        fragment. Each is a few lines in `decode_request` or a `LitServer` option, but you have to know to write
+        them: the contract's tests are what told us for the reference.
+
+        Next the footprint: the processes behind each port, their memory and the CPU they use while **idle**.
+        Memory is PSS (each page shared between processes counted once, split among them), so the sum is what
+        the server really costs; RSS summed counts shared pages once per process.
+        """),
+        code("""
+        def footprint(url, idle_s=1.0):
+            \"\"\"Processes behind `url`, their memory (MB), their CPU when idle (cores) and whether PyTorch is loaded.\"\"\"
+            group = serving.ProcessGroup(int(url.rsplit(":", 1)[1]))
+            processes, cpu_before = group.processes(), group.cpu_s()
+            time.sleep(idle_s)  # the measurement window: nobody sends requests
+            memory = [p.memory_full_info() for p in processes]
+            return {"processes": len(processes), "memory, PSS (MB)": round(sum(m.pss for m in memory) / 2**20),
+                    "memory, RSS summed (MB)": round(sum(m.rss for m in memory) / 2**20),
+                    "idle CPU (cores)": round((group.cpu_s() - cpu_before) / idle_s, 3),
+                    "PyTorch loaded": any("libtorch" in m.path for p in processes for m in p.memory_maps())}
+
+        pd.DataFrame({name: footprint(server.url) for name, server in tqdm(contenders.items(), desc="footprint")})
+        """),
+        md("""
+        Two things to know before blaming LitServe for the memory. The benchmark app imports the course library
+        (`course_utils.model`), which loads PyTorch; if the table says PyTorch is loaded in the LitServe
+        processes, much of their memory is that import, not LitServe. And LitServe's worker is a spawned process:
+        it imports everything again rather than sharing the parent's pages.
+
+        Last, the code you own and the packages you add. Lines count Python that is neither blank nor a comment
+        (docstrings count) over every file of the service; the reference does more (its whole contract plus the
+        extras in the table), so compare it with what you would have to add to the LitServe app to match.
+        """),
+        code("""
+        def requirement_tree(name, extras=()):
+            \"\"\"Normalised names of the installed package `name` and of everything it requires (with `extras`).\"\"\"
+            seen, todo = set(), [(name, frozenset(extras))]
+            while todo:
+                name, extras = todo.pop()
+                if (canonicalize_name(name), extras) not in seen:
+                    seen.add((canonicalize_name(name), extras))
+                    for req in map(Requirement, importlib.metadata.requires(name) or []):
+                        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+                            todo.append((req.name, frozenset(req.extras)))
+            return {name for name, _ in seen}
+        """),
+        md("""
+        The reference pins its serving packages in `solutions/capstone/requirements.txt`; LitServe's tree,
+        minus those, is what a LitServe service adds to its image.
+        """),
+        code("""
+        def code_lines(paths):
+            \"\"\"Lines of Python in `paths` that are neither blank nor comments.\"\"\"
+            return sum(1 for path in paths for line in path.read_text(encoding="utf-8").splitlines()
+                       if line.strip() and not line.lstrip().startswith("#"))
+
+        pinned = {canonicalize_name(line.split("==")[0])
+                  for line in (CAPSTONE_SRC.parent / "requirements.txt").read_text().splitlines() if "==" in line}
+        added = sorted(requirement_tree("litserve") - pinned)
+        added_mb = sum(f.size or 0 for name in added for f in importlib.metadata.distribution(name).files) / 2**20
+        pd.DataFrame({"reference": {"lines of Python you own": code_lines(sorted(CAPSTONE_SRC.glob("*.py"))),
+                                    "packages beyond requirements.txt": "none", "their size (MB)": 0.0},
+                      "litserve": {"lines of Python you own": code_lines([LITSERVE_APP]),
+                                   "packages beyond requirements.txt": ", ".join(added), "their size (MB)": round(added_mb, 1)}})
+        """),
+        md("""
+        **So which one?** A framework is the better start when its defaults are your requirements: a model behind
+        a POST endpoint with batching, a health check and worker processes, in one short file. The hand-written
+        service is worth its code when the contract is yours to set: exact status codes and Retry-After for every
+        refusal, back-pressure, deadlines, request ids, the metrics your dashboards and alerts already use. With
+        LitServe those remain to be written, in its hooks, options and loggers. Decide with the numbers of a
+        quiet benchmark against your latency target, as the next exercise does.
+
+        ### Exercise 4 (2 points): pick a server for a latency target
+
+        A latency SLO ("service level objective") such as *p99 ≤ 100 ms at 32 concurrent clients* rules servers
+        out; among those that meet it, the one serving more requests per second needs fewer replicas. Write
+        `pick_server(rows, *, load, max_p99_ms)`. `rows` is a list of dicts like `bench["rows"]` (keys `server`,
+        `load`, `rps`, `p99_ms`, `errors`, among others). Consider only the rows whose `load` equals `load`, with
+        no errors and a `p99_ms` of at most `max_p99_ms`; return the `server` of the one with the highest `rps`
+        (on equal `rps`, the lower `p99_ms`), or `None` when no row qualifies. Do not change `rows`.
+        """),
+        answer(
+            "ex4-pick-server",
+            """
+        def pick_server(rows, *, load, max_p99_ms):
+            \"\"\"The server with the most requests/s at `load` among those meeting the p99 target without errors.\"\"\"
+            ### BEGIN SOLUTION
+            fits = [r for r in rows if r["load"] == load and r["errors"] == 0 and r["p99_ms"] <= max_p99_ms]
+            if not fits:
+                return None
+            return max(fits, key=lambda r: (r["rps"], -r["p99_ms"]))["server"]
+            ### END SOLUTION
+        """,
+        ),
+        md("""
+        The tests use a made-up table small enough to check by eye.
+        """),
+        tests(
+            "ex4-pick-server-tests",
+            """
+        made_up = [{"server": "a", "load": 32, "rps": 900.0, "p99_ms": 60.0, "errors": 0},
+                   {"server": "b", "load": 32, "rps": 1000.0, "p99_ms": 70.0, "errors": 0},
+                   {"server": "c", "load": 32, "rps": 2000.0, "p99_ms": 20.0, "errors": 5},
+                   {"server": "b", "load": 1, "rps": 500.0, "p99_ms": 3.0, "errors": 0}]
+        got = pick_server(made_up, load=32, max_p99_ms=100)
+        assert got == "b", f"at c=32 under 100 ms, b serves the most requests/s without errors (c has errors), got {got!r}"
+        got = pick_server(made_up, load=32, max_p99_ms=65)
+        assert got == "a", f"b's p99 of 70 ms misses a 65 ms target, so a wins; got {got!r}"
+        assert pick_server(made_up, load=32, max_p99_ms=10) is None, "no server meets 10 ms: return None"
+        assert pick_server(made_up, load=1, max_p99_ms=5) == "b", "only the rows at the given load count"
+        print("Exercise 4: all visible tests passed")
+        ### BEGIN HIDDEN TESTS
+        import copy
+        assert pick_server(made_up, load=32, max_p99_ms=70) == "b", "the target includes its bound"
+        tie = [{"server": "x", "load": 8, "rps": 100.0, "p99_ms": 9.0, "errors": 0},
+               {"server": "y", "load": 8, "rps": 100.0, "p99_ms": 5.0, "errors": 0}]
+        assert pick_server(tie, load=8, max_p99_ms=10) == "y"
+        assert pick_server(list(reversed(tie)), load=8, max_p99_ms=10) == "y"
+        assert pick_server([], load=1, max_p99_ms=1e9) is None
+        nan_row = [{"server": "z", "load": 1, "rps": 0.0, "p99_ms": math.nan, "errors": 0}]
+        assert pick_server(nan_row, load=1, max_p99_ms=1e9) is None
+        before = copy.deepcopy(bench["rows"])
+
+        def expected(rows, load, slo):
+            fits = [r for r in rows if r["load"] == load and r["errors"] == 0 and r["p99_ms"] <= slo]
+            return max(fits, key=lambda r: (r["rps"], -r["p99_ms"]))["server"] if fits else None
+
+        for load in (1, 8, 32, 64, "open"):
+            for slo in (1, 5, 10, 30, 60, 100, 1000, 1e9):
+                assert pick_server(bench["rows"], load=load, max_p99_ms=slo) == expected(bench["rows"], load, slo)
+        assert bench["rows"] == before, "pick_server must not change rows"
+        ### END HIDDEN TESTS
+        """,
+            points=2,
+        ),
+        md("""
+        Your function on the benchmark's snapshot, for a few targets ("none": no server meets it):
+        """),
+        code("""
+        targets_ms = (5, 10, 50, 100, 1000)
+        pd.DataFrame({f"p99 ≤ {slo} ms": {f"c={load}" if load != "open" else "open loop":
+                                         pick_server(bench["rows"], load=load, max_p99_ms=slo) or "none"
+                                         for load in LOADS} for slo in targets_ms})
+        """),
+        md("""
+        Stop both services:
+        """),
+        code("""
+        contenders["reference"].stop()
+        script_servers.close()  # stops LitServe: its whole process group
+        print("running:", sorted(running_servers()))
+        """),
+        md("""
         ## Summary
 
         - A dynamic batcher waits at most `MAX_WAIT_MS` from the first arrival for up to `MAX_BATCH_SIZE`
@@ -629,6 +1054,9 @@ def cells() -> list[NotebookNode]:
         - Drift: compare live inputs and outputs with a reference; PSI with quantile bins (0.1 / 0.25), KS as a
           second opinion. Out-of-domain text shows up in both length and confidence.
         - A canary takes a small share of the traffic and is promoted or rolled back by a rule fixed beforehand.
+        - A framework (LitServe) gives batching, worker processes, health and OpenAPI for the price of a class
+          and a few packages; the contract's refusals, limits, request ids and metrics stay yours to write.
+          Compare the two with a quiet benchmark's numbers against your latency target, not a notebook run.
 
         ## Clean-up
 
@@ -636,6 +1064,7 @@ def cells() -> list[NotebookNode]:
         """),
         code("""
         stop_all()
+        script_servers.close()  # LitServe (section 8) is not a named server
         print("servers still running:", sorted(running_servers()))
         """),
     ]

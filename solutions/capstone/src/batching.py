@@ -11,12 +11,18 @@ The rules, in the order the code applies them:
 2. A batch starts with the first request taken off the queue, and the wait starts when that request
    ARRIVED (not when the worker got to it): the batch is sent when it holds `max_batch_size` items or when
    its first request has waited `max_wait_s`, whichever comes first. `max_batch_size=1` turns batching off.
-3. Waiting costs no CPU. The worker awaits the queue (or one timer per batch); it never polls in a loop.
-4. Every request has a deadline. Requests whose deadline passed are dropped from the batch before inference
+3. With `adaptive_wait`, nobody waits for company that will not come in time: the batcher keeps a moving
+   average of the gap between arrivals, and when the next request is not expected before the batch's wait
+   is over, it sends the batch at once. A lone client (or light traffic) then pays no batching delay at all,
+   while under load the gaps are short and batches still fill up.
+4. Waiting costs no CPU. The worker awaits the queue (or one timer per batch); it never polls in a loop.
+5. Every request has a deadline. Requests whose deadline passed are dropped from the batch before inference
    (the caller gets `DeadlineExceededError`, the service answers 504): computing an answer nobody waits for
    would only delay everyone else.
-5. Inference runs in ONE worker thread (`run_in_executor`), so the event loop keeps accepting and queueing
-   requests while the model computes, and batches never compete with each other for the CPU.
+6. Inference runs in `workers` threads (`run_in_executor`), so the event loop keeps accepting and queueing
+   requests while the model computes. With one worker, batches never compete for the CPU; with two, the
+   next batch is formed and started while the previous one computes, which keeps a 2-core machine busy
+   (the model releases the GIL while it computes; Python code around it, in both threads, does not).
 
 Time comes from an injectable `Clock`, so tests drive the batcher with a fake clock: fast and deterministic.
 """
@@ -116,6 +122,9 @@ class _Pending(Generic[ItemT, ResultT]):
     deadline: float
 
 
+# Weight of the newest gap in the moving average of arrival gaps: about the last ten arrivals count.
+_GAP_SMOOTHING = 0.1
+
 # Put on the queue by `close()`: everything queued before it is still processed, then the worker stops.
 _STOP = object()
 
@@ -134,6 +143,8 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         max_batch_size: int,
         max_wait_s: float,
         max_queue: int,
+        workers: int = 1,
+        adaptive_wait: bool = False,
         clock: Clock | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
@@ -143,9 +154,13 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
             raise ValueError(f"max_wait_s={max_wait_s!r} must be >= 0")
         if max_queue < 1:
             raise ValueError(f"max_queue={max_queue!r} must be >= 1")
+        if workers < 1:
+            raise ValueError(f"workers={workers!r} must be >= 1")
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
+        self.workers = workers
+        self.adaptive_wait = adaptive_wait
         self._process_batch = process_batch
         self._clock: Clock = clock or MonotonicClock()
         self._on_batch = on_batch
@@ -153,6 +168,9 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         # also counts the requests already taken off the queue into the batch being formed.
         self._queue: asyncio.Queue[_Pending[ItemT, ResultT] | object] = asyncio.Queue()
         self._waiting = 0
+        # Moving average of the time between arrivals (rule 3); infinite until two requests have arrived.
+        self._arrival_gap_s = float("inf")
+        self._last_arrival: float | None = None
         self._closed = False
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -170,7 +188,7 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         """Start the worker task and thread; call from inside the running event loop."""
         if self._worker is not None:
             raise RuntimeError("DynamicBatcher.start() was called twice; create a new batcher instead")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="inference")
         self._worker = asyncio.get_running_loop().create_task(self._run(), name="dynamic-batcher")
 
     async def close(self) -> None:
@@ -203,6 +221,7 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
             )
         loop = asyncio.get_running_loop()
         now = self._clock.now()
+        self._note_arrival(now)
         pending = [_Pending(item, loop.create_future(), now, now + timeout_s) for item in items]
         for entry in pending:
             self._queue.put_nowait(entry)
@@ -214,6 +233,20 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
             for entry in pending:
                 if not entry.future.done():
                     entry.future.cancel()
+
+    def _note_arrival(self, now: float) -> None:
+        """Update the moving average of the gap between arrivals (rule 3)."""
+        if self._last_arrival is not None:
+            gap = now - self._last_arrival
+            if self._arrival_gap_s == float("inf"):
+                self._arrival_gap_s = gap
+            else:
+                self._arrival_gap_s += _GAP_SMOOTHING * (gap - self._arrival_gap_s)
+        self._last_arrival = now
+
+    def _company_expected_within(self, seconds: float) -> bool:
+        """Is another request likely to arrive within `seconds`? Always True without `adaptive_wait`."""
+        return not self.adaptive_wait or self._arrival_gap_s <= seconds
 
     async def _wait_for(
         self, pending: list[_Pending[ItemT, ResultT]], timeout_s: float
@@ -238,12 +271,27 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
     # The worker ---------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Form a batch, compute it, repeat; returns after the stop marker (see `close`)."""
+        """Form a batch, hand it to a free worker, repeat; returns after the stop marker (see `close`) once
+        every batch in flight is done."""
+        free_workers = asyncio.Semaphore(self.workers)
+        computing: set[asyncio.Task[None]] = set()
+
+        def release(task: asyncio.Task[None]) -> None:
+            computing.discard(task)
+            free_workers.release()
+
         stopping = False
         while not stopping:
+            await free_workers.acquire()  # Form the next batch only when a worker can take it.
             batch, stopping = await self._collect_batch()
-            if batch:
-                await self._compute(batch)
+            if not batch:
+                free_workers.release()
+                continue
+            self._waiting -= len(batch)  # Handed to the model: no longer counts against `max_queue`.
+            task = asyncio.get_running_loop().create_task(self._compute(batch))
+            computing.add(task)
+            task.add_done_callback(release)
+        await asyncio.gather(*computing)
 
     async def _collect_batch(self) -> tuple[list[_Pending[ItemT, ResultT]], bool]:
         """Wait for a first request, then gather more until the batch is full or its wait is over.
@@ -262,7 +310,7 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
                 if self._queue.empty():
                     # Nothing queued: wait for a request or for the batch's deadline, without polling.
                     remaining_s = flush_at - self._clock.now()
-                    if remaining_s <= 0:
+                    if remaining_s <= 0 or not self._company_expected_within(remaining_s):
                         break
                     if timer is None:
                         timer = asyncio.ensure_future(self._clock.sleep(remaining_s))
@@ -284,8 +332,7 @@ class DynamicBatcher(Generic[ItemT, ResultT]):
         return batch, False
 
     async def _compute(self, batch: list[_Pending[ItemT, ResultT]]) -> None:
-        """Drop expired requests, run the model on the rest in the worker thread, hand out the results."""
-        self._waiting -= len(batch)
+        """Drop expired requests, run the model on the rest in a worker thread, hand out the results."""
         now = self._clock.now()
         live: list[_Pending[ItemT, ResultT]] = []
         expired = 0

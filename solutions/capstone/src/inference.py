@@ -69,13 +69,10 @@ class OnnxBackend:
 
     def __init__(self, model_bytes: bytes, *, threads: int = 0) -> None:
         options = ort.SessionOptions()
-        # 0 = leave one core to the event loop, which parses HTTP and tokenises while the model computes.
-        # ORT's own default (one thread per core) oversubscribes the CPU: an operator waits for all its
-        # threads, so one descheduled thread stalls the whole batch (measured: ~1.7x throughput on 2 cores).
+        # 0 = leave one core to the event loop (see ServiceSettings.threads_per_worker for the policy).
+        # One session serves every inference worker: `run` is thread-safe, each call uses its own threads.
         options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 1) - 1)
-        options.inter_op_num_threads = (
-            1  # one batch at a time: parallelism inside the matmuls, not across ops
-        )
+        options.inter_op_num_threads = 1  # parallelism inside the matmuls, not across ops
         self._session = ort.InferenceSession(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )

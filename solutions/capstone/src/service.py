@@ -89,7 +89,7 @@ class ModelService:
         try:
             folder = settings.model_folder()
             predictor, card = await asyncio.to_thread(
-                load_predictor, folder, settings.backend, ort_threads=settings.ort_threads
+                load_predictor, folder, settings.backend, ort_threads=settings.threads_per_worker()
             )
             self._predictor, self.card = predictor, card
             self._set_phase(Phase.WARMING)
@@ -107,6 +107,8 @@ class ModelService:
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue=settings.max_queue,
+            workers=settings.inference_workers,
+            adaptive_wait=settings.adaptive_wait,
             on_batch=self._observe_batch,
         )
         self._batcher.start()

@@ -7,6 +7,7 @@ Names are the environment variables, upper-cased: `MODEL_DIR`, `BACKEND`, `MAX_B
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -49,13 +50,25 @@ class ServiceSettings(BaseSettings):
     )
     backend: Backend = Field(default=Backend.ONNX_INT8, description="onnx-int8, onnx-fp32 or torch.")
     ort_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = cores - 1 (one left for HTTP)."
+        default=0,
+        ge=0,
+        description="ONNX Runtime threads per inference worker; 0 = (cores - 1) / workers, at least 1.",
+    )
+    inference_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Batches computed at once, each in its own thread (2: one forms while one computes).",
     )
 
     # Dynamic batching -------------------------------------------------------------------------------------
     max_batch_size: int = Field(default=16, ge=1, le=256, description="Largest batch; 1 disables batching.")
     max_wait_ms: float = Field(
         default=2.0, ge=0, le=10_000, description="How long the first request of a batch waits for company."
+    )
+    adaptive_wait: bool = Field(
+        default=True,
+        description="Skip the wait when, at the recent arrival rate, no other request is due within it.",
     )
     max_queue: int = Field(
         default=256, ge=1, description="Requests allowed to wait; beyond this, 503 with Retry-After."
@@ -95,6 +108,16 @@ class ServiceSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
+
+    def threads_per_worker(self) -> int:
+        """ORT_THREADS, or the cores left after one for HTTP, shared among the inference workers.
+
+        Why not ONNX Runtime's default (a thread per core)? An operator waits for all its threads, so with
+        more compute threads than cores one descheduled thread stalls the whole batch (measured on 2 cores).
+        """
+        if self.ort_threads:
+            return self.ort_threads
+        return max(1, ((os.cpu_count() or 1) - 1) // self.inference_workers)
 
     def model_folder(self) -> Path:
         """MODEL_DIR, or the registry's folder for MODEL_NAME at MODEL_ALIAS when MODEL_REGISTRY is set."""
