@@ -58,6 +58,9 @@ OPEN = "open"
 RAW_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 PACKAGES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "onnxruntime", "tokenizers", "torch")
 PACKAGES += ("numpy", "litserve")
+# The reference's default INFERENCE_WORKERS (solutions/capstone/src/settings.py; tests/test_benchmarks.py
+# checks that the two agree): LitServe gets as many inference workers in its second configuration.
+REFERENCE_WORKERS = 3
 HTTP_STACKS = {"asyncio-h11": ("asyncio", "h11"), "uvloop-httptools": ("uvloop", "httptools")}
 
 
@@ -254,9 +257,12 @@ SERVERS = (
     ServerSpec("reference b=1", "reference capstone, ONNX INT8, MAX_BATCH_SIZE=1", _reference(1)),
     ServerSpec("reference batched", "reference capstone, ONNX INT8, dynamic batching", _reference(0)),
     ServerSpec("litserve", "LitServe 1 API server + 1 worker, ONNX INT8, its own batching", _litserve(1)),
-    # The reference computes two batches at once (INFERENCE_WORKERS=2); LitServe's equivalent is two workers.
+    # The reference computes several batches at once (INFERENCE_WORKERS); LitServe's equivalent is as many
+    # worker processes.
     ServerSpec(
-        "litserve w=2", "LitServe 1 API server + 2 workers, ONNX INT8, its own batching", _litserve(2)
+        f"litserve w={REFERENCE_WORKERS}",
+        f"LitServe 1 API server + {REFERENCE_WORKERS} workers, ONNX INT8, its own batching",
+        _litserve(REFERENCE_WORKERS),
     ),
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,7 @@ def _synthetic_samples(serving: ModuleType) -> list[object]:
         "reference b=1": 5.0,
         "reference batched": 10.0,
         "litserve": 6.0,
-        "litserve w=2": 8.0,
+        "litserve w=3": 8.0,
     }
     samples = []
     for round_no in range(2):
@@ -83,8 +84,8 @@ def test_targets_are_computed_from_the_rows(serving: ModuleType) -> None:
     # 10x naive, 1.25x the better LitServe with a lower p99, 200 req/s vs 2000 items/s, p50 1 ms <= 2.2 ms
     assert [t.met for t in targets] == [True, True, False, True]
     assert targets[0].value == pytest.approx(200.5 / 20.5)
-    assert targets[1].value == pytest.approx(200.5 / 160.5), "compared with litserve w=2, the faster one"
-    assert "litserve w=2" in targets[1].detail
+    assert targets[1].value == pytest.approx(200.5 / 160.5), "compared with litserve w=3, the faster one"
+    assert "litserve w=3" in targets[1].detail
     assert targets[2].threshold == 0.6
     assert targets[3].threshold == pytest.approx(2.2), "2 x (1.0 ms inference + 0.1 ms tokenisation)"
 
@@ -123,7 +124,7 @@ def test_quick_plan_is_bounded(serving: ModuleType) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["naive", "litserve", "litserve w=2"])
+@pytest.mark.parametrize("name", ["naive", "litserve", "litserve w=3"])
 def test_benchmark_apps_start_and_answer_a_prediction(serving: ModuleType, name: str) -> None:
     spec = next(s for s in serving.SERVERS if s.name == name)
     with spec.start(serving.QUICK) as server:
@@ -135,3 +136,12 @@ def test_benchmark_apps_start_and_answer_a_prediction(serving: ModuleType, name:
         assert body["model_version"]
         empty = httpx.post(server.url + "/predict", json={"text": ""}, timeout=30, trust_env=False)
         assert empty.status_code == 422, f"{name} must validate the body like the reference does"
+
+
+def test_litserve_gets_as_many_inference_workers_as_the_reference(serving: ModuleType) -> None:
+    """The LitServe contender with several workers must mirror the reference's default, not a stale copy."""
+    text = (serving.REFERENCE_SRC / "settings.py").read_text()
+    default = re.search(r"inference_workers: int = Field\(\s*default=(\d+)", text)
+    assert default is not None, "settings.py no longer declares inference_workers' default"
+    assert int(default.group(1)) == serving.REFERENCE_WORKERS
+    assert f"litserve w={serving.REFERENCE_WORKERS}" in {spec.name for spec in serving.SERVERS}

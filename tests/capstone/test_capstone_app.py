@@ -6,6 +6,7 @@ tested against a real uvicorn process in test_capstone_server.py and test_capsto
 
 from __future__ import annotations
 
+import gc
 import importlib
 import re
 import threading
@@ -254,3 +255,14 @@ def test_each_app_has_its_own_registry(model_dir: Path) -> None:
     assert "http_requests_total" not in samples or all(
         s.labels["route"] != "/health" for s in samples["http_requests_total"]
     )
+
+
+def test_ready_freezes_the_startup_heap_out_of_the_garbage_collector(model_dir: Path) -> None:
+    """Full collections over the startup heap made the p99 tail under load (service.py explains)."""
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings_for(model_dir)), raise_server_exceptions=False) as client:
+            wait_ready(client)
+            assert gc.get_freeze_count() > 10_000, "the service did not gc.freeze() once ready"
+    finally:
+        gc.unfreeze()  # give this test process its collector back

@@ -106,8 +106,8 @@ def cells() -> list[NotebookNode]:
            comes first. `max_batch_size=1` turns batching off.
         3. Waiting costs no CPU: it awaits the queue or one timer (`asyncio.wait`), never a polling loop.
         4. Elsewhere in the file: the queue is bounded (`QueueFullError` → 503), expired requests are dropped
-           before inference (504), and `workers` threads run the model (the service uses two: while one batch
-           computes, the next is formed and started; the model releases the GIL while it computes).
+           before inference (504), and `workers` threads run the model (the service uses three: while batches
+           compute, the next is formed and started; the model releases the GIL while it computes).
 
         We drive the real batcher with a stand-in model (2 ms per batch, whatever its size) and three
         arrival patterns: a burst, a steady trickle (one request per ms) and sparse traffic (one per 10 ms).
@@ -844,7 +844,7 @@ def cells() -> list[NotebookNode]:
           whenever it starts collecting (`collate_requests` in `litserve/loops/base.py`), so a lone request only
           waits for the current window to end.
         - **c=32 and c=64**: both batch; what differs is the way of a request. The reference does HTTP,
-          validation, tokenisation and the model in one process (the model in two worker threads). LitServe puts
+          validation, tokenisation and the model in one process (the model in three worker threads). LitServe puts
           each request on a queue held by a `multiprocessing` manager process, the inference worker takes it
           from there and puts the answer back the same way: four hops between processes per request, in exchange
           for a model that never shares a Python interpreter with the HTTP server.

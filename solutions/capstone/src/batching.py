@@ -20,9 +20,10 @@ The rules, in the order the code applies them:
    (the caller gets `DeadlineExceededError`, the service answers 504): computing an answer nobody waits for
    would only delay everyone else.
 6. Inference runs in `workers` threads (`run_in_executor`), so the event loop keeps accepting and queueing
-   requests while the model computes. With one worker, batches never compete for the CPU; with two, the
-   next batch is formed and started while the previous one computes, which keeps a 2-core machine busy
-   (the model releases the GIL while it computes; Python code around it, in both threads, does not).
+   requests while the model computes. With one worker, batches never compete for the CPU; with more, the
+   next batch is formed and started while others compute. The model releases the GIL while it computes,
+   the Python around it (tokenising, building results) does not, so a batch in its Python part leaves the
+   cores to the others: the service uses 3 workers, which kept a 2-core machine busiest (`make bench`).
 
 Time comes from an injectable `Clock`, so tests drive the batcher with a fake clock: fast and deterministic.
 """

