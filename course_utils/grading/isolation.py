@@ -291,21 +291,21 @@ def _as_grader(root: Path, model_dir: Path, note: str) -> Iterator[Workspace]:
 
 @contextlib.contextmanager
 def _isolated(root: Path, model_dir: Path, user: SandboxUser) -> Iterator[Workspace]:
-    """A run folder with read-only copies of the submission and model and a HOME owned by `user`."""
+    """A run folder with read-only copies of the submission and model and a HOME owned by `user`.
+
+    Removed, with every process of `user`, by the sweep when `_claimed` releases the uid (`run-<uid>-*`),
+    so this function needs no clean-up of its own.
+    """
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.name)[:40]
     run = Path(tempfile.mkdtemp(prefix=f"run-{user.uid}-{slug}-", dir=_grader_folder()))
-    try:
-        os.chmod(run, 0o755)
-        submission, model, empty, home = run / "submission", run / "model", run / "no-model", run / "home"
-        _copy_readable(root, submission, read_only=False, ignore=_IGNORE)
-        _copy_readable(model_dir, model, read_only=True)  # symlinks resolved: a view of its own
-        empty.mkdir(mode=0o555)
-        home.mkdir(mode=0o700)
-        os.chown(home, user.uid, user.gid)
-        yield Workspace(cwd=submission, model_dir=model, empty_model_dir=empty, home=home, user=user)
-    finally:
-        kill_processes_of(user.uid)  # nothing of the uid may still write while the folder is deleted
-        shutil.rmtree(run, ignore_errors=True)
+    os.chmod(run, 0o755)
+    submission, model, empty, home = run / "submission", run / "model", run / "no-model", run / "home"
+    _copy_readable(root, submission, read_only=False, ignore=_IGNORE)
+    _copy_readable(model_dir, model, read_only=True)  # symlinks resolved: a view of its own
+    empty.mkdir(mode=0o555)
+    home.mkdir(mode=0o700)
+    os.chown(home, user.uid, user.gid)
+    yield Workspace(cwd=submission, model_dir=model, empty_model_dir=empty, home=home, user=user)
 
 
 def _copy_readable(
@@ -360,15 +360,16 @@ def _shareable(info: os.stat_result) -> bool:
 
 
 def _sweep(uid: int) -> None:
-    """Kill every process of `uid`; remove its files atop the shared temp folders and stale run folders.
+    """Kill every process of `uid`; remove its files atop the shared temp folders and its run folders.
 
-    Stale: left by a killed grader. The caller holds the uid's lock, so no live job uses them.
+    Before a run: what a killed grader left. After it: this run's folder. The caller holds the uid's lock,
+    so no live job uses them; the processes die first, so none still writes while they are deleted.
     """
     kill_processes_of(uid)
     for folder in dict.fromkeys((tempfile.gettempdir(), *_SHARED_TMP)):
         _remove_entries_of(uid, folder)
-    for stale in _grader_folder().glob(f"run-{uid}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for run in _grader_folder().glob(f"run-{uid}-*"):
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def _remove_entries_of(uid: int, folder: str) -> None:
