@@ -15,17 +15,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.errors import CourseUtilsError
+from course_utils.gate import GateThresholds
 from course_utils.grading.cli import add_grade_commands
+from course_utils.pins import read_pins
 
 __all__ = ["Check", "doctor_checks", "main"]
 
@@ -38,16 +39,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
-
-def _pins(requirements: Path) -> dict[str, str]:
-    """`name==version` lines of a requirements file, names normalised as PEP 503 does."""
-    pins = {}
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)", line.strip())
-        if match:
-            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
-    return pins
 
 
 def _check_python() -> Check:
@@ -64,7 +55,7 @@ def _check_packages() -> Check:
             "packages", False, f"{requirements} not found", "Run from a clone of the course repository."
         )
     wrong = []
-    for name, pinned in _pins(requirements).items():
+    for name, pinned in read_pins(requirements.read_text(encoding="utf-8")).items():
         try:
             installed = version(name)
         except PackageNotFoundError:
@@ -184,13 +175,14 @@ def _build_model(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from course_utils.gate import GateThresholds, run_gate
+    from course_utils.gate import run_gate
 
-    thresholds = GateThresholds(
-        min_accuracy=args.min_accuracy,
-        min_int8_label_agreement=args.min_int8_agreement,
-        max_length_psi=args.max_length_psi,
-    )
+    given = {
+        "min_accuracy": args.min_accuracy,
+        "min_int8_label_agreement": args.min_int8_agreement,
+        "max_length_psi": args.max_length_psi,
+    }
+    thresholds = replace(GateThresholds(), **{name: v for name, v in given.items() if v is not None})
     checks = run_gate(Path(args.model_dir) if args.model_dir else None, thresholds)
     width = max(len(c.name) for c in checks)
     print(f"{'':4}  {'check':<{width}}  {'measured':<22}  required")
@@ -241,9 +233,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.set_defaults(run=_build_model)
     gate = commands.add_parser("gate", help="evaluation gate: fail unless the model folder meets thresholds")
     gate.add_argument("model_dir", nargs="?", help="exported model folder (default: MODEL_DIR)")
-    gate.add_argument("--min-accuracy", type=float, default=0.90, help="val and test, every format")
-    gate.add_argument("--min-int8-agreement", type=float, default=0.97, help="INT8 vs FP32 label agreement")
-    gate.add_argument("--max-length-psi", type=float, default=0.10, help="val/test text lengths vs train")
+    # Defaults live in GateThresholds; an option left out keeps its default there.
+    limits = GateThresholds()
+    gate.add_argument(
+        "--min-accuracy", type=float, help=f"val and test, every format (default {limits.min_accuracy})"
+    )
+    gate.add_argument(
+        "--min-int8-agreement",
+        type=float,
+        help=f"INT8 vs FP32 label agreement (default {limits.min_int8_label_agreement})",
+    )
+    gate.add_argument(
+        "--max-length-psi",
+        type=float,
+        help=f"val/test text lengths vs train (default {limits.max_length_psi})",
+    )
     gate.set_defaults(run=_gate)
     serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
     serve.add_argument("--app-dir", default=str(PROJECT_ROOT / "solutions" / "capstone" / "src"))

@@ -1,4 +1,7 @@
-"""The three places that pin dependencies must agree, exactly (the reproducibility checklist, practised)."""
+"""Pins: `course_utils.pins` reads them as pip does, and the three places that pin must agree exactly.
+
+The agreement is the reproducibility checklist, practised.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +9,19 @@ import re
 import tomllib
 from typing import Any
 
+import pytest
+
 from course_utils.config import PROJECT_ROOT
-
-
-def _normalise(name: str) -> str:
-    """PEP 503 name without extras: `tritonclient[http]` pins the package `tritonclient`."""
-    return re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name)).lower()
+from course_utils.pins import Pin, parse_pin, read_pins, requirement_lines, requirement_name
 
 
 def _parse(lines: list[str]) -> dict[str, str]:
+    """{name: version} of `lines`, each of which must be an exact pin as pip reads it."""
     pins = {}
     for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, pinned = line.partition("==")
-        assert sep, f"{line!r} is not pinned exactly (name==version)"
-        pins[_normalise(name)] = pinned
+        pin = parse_pin(line)
+        assert pin, f"{line!r} is not pinned exactly (name==version)"
+        pins[pin.name] = pin.version
     return pins
 
 
@@ -55,7 +54,7 @@ def _environment_yml() -> dict[str, str]:
 
 
 def _requirements() -> dict[str, str]:
-    return _parse((PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines())
+    return _parse(requirement_lines((PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8")))
 
 
 def test_every_direct_dependency_is_pinned_exactly() -> None:
@@ -96,3 +95,55 @@ def test_dev_notebook_and_benchmark_tools_are_extras_not_runtime() -> None:
     assert {"pytest", "ruff"} <= set(extras["pipeline"]), "capstone/Makefile lint and test need them"
     overlap = {name for e in extras.values() for name in e} & runtime
     assert not overlap, f"pinned both as runtime and as an extra: {sorted(overlap)}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "fastapi==0.165.0",
+        "Prometheus_Client == 0.26.0",
+        "uvicorn[standard]==0.54.0",
+        "numpy==2.4.6 ; python_version >= '3.11'",
+        "torch===2.13.0",
+        "tritonclient[http,grpc]==2.73.0",
+    ],
+)
+def test_exact_pins_in_any_style_are_pins(line: str) -> None:
+    assert parse_pin(line) is not None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "requests>=2.0",
+        "httpx",
+        "numpy==2.*",
+        "fastapi==0.165.0,<1",
+        "uvicorn~=0.54",
+        "course-utils @ git+https://example.org/repo@v1",
+        "==1.0",
+        "-r other.txt",
+    ],
+)
+def test_ranges_wildcards_urls_and_junk_are_not_pins(line: str) -> None:
+    assert parse_pin(line) is None
+
+
+def test_pins_name_the_package_as_pep_503_does() -> None:
+    assert parse_pin("Prometheus.Client==0.26.0") == Pin("prometheus-client", "0.26.0")
+    assert requirement_name("Typing_Extensions>=4") == "typing-extensions"
+    assert requirement_name("not a requirement!") is None
+
+
+def test_requirement_lines_drop_comments_and_blanks_only() -> None:
+    text = "# serving\n\nfastapi==0.165.0  # the API\nuvicorn==0.54.0\t# server\n  httpx\n"
+    assert requirement_lines(text) == ["fastapi==0.165.0", "uvicorn==0.54.0", "httpx"]
+    assert read_pins(text) == {"fastapi": "0.165.0", "uvicorn": "0.54.0"}
+
+
+def test_pins_module_examples() -> None:
+    import doctest
+
+    from course_utils import pins
+
+    assert doctest.testmod(pins).failed == 0

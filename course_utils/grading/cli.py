@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from course_utils.grading.batch import grade_all
 from course_utils.grading.grader import GradeOptions, grade
-from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS
+from course_utils.grading.isolation import DEFAULT_SLOTS
 from course_utils.grading.report import GradeReport
 
 __all__ = ["EXIT_GRADED", "EXIT_GRADER_ERROR", "EXIT_USAGE", "add_grade_commands"]
@@ -48,14 +49,23 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     isolation.add_argument(
         "--no-isolation", dest="isolation", action="store_false", help="run submissions as the grader's user"
     )
+    # Defaults live in GradeOptions; an option left out keeps its default there.
+    defaults = GradeOptions()
     parser.add_argument(
         "--sandbox-uid",
         type=int,
-        default=DEFAULT_FIRST_UID,
-        help=f"first uid of the sandbox range, one uid per concurrent job (default {DEFAULT_FIRST_UID})",
+        help=f"first uid of the sandbox range, one uid per concurrent job (default {defaults.sandbox_uid})",
     )
-    parser.add_argument("--startup-timeout", type=float, default=30.0, help="seconds for the app to answer")
-    parser.add_argument("--p95-budget-ms", type=float, default=500.0, help="latency budget of the p95 check")
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        help=f"seconds for the app to answer (default {defaults.startup_timeout_s:g})",
+    )
+    parser.add_argument(
+        "--p95-budget-ms",
+        type=float,
+        help=f"latency budget of the p95 check (default {defaults.p95_budget_ms:g})",
+    )
 
 
 def add_grade_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -72,14 +82,18 @@ def add_grade_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
 
 
 def _options(args: argparse.Namespace) -> GradeOptions:
-    return GradeOptions(
+    given = {
+        "startup_timeout_s": args.startup_timeout,
+        "p95_budget_ms": args.p95_budget_ms,
+        "sandbox_uid": args.sandbox_uid,
+    }
+    return replace(
+        GradeOptions(),
         model_dir=Path(args.model_dir) if args.model_dir else None,
         docker=args.docker,
         docker_base_image=args.base_image,
-        startup_timeout_s=args.startup_timeout,
-        p95_budget_ms=args.p95_budget_ms,
         isolation=args.isolation,
-        sandbox_uid=args.sandbox_uid,
+        **{name: value for name, value in given.items() if value is not None},
     )
 
 
@@ -90,7 +104,7 @@ def _usage_problem(args: argparse.Namespace) -> str:
         return f"--jobs {args.jobs} must be at least 1."
     if getattr(args, "jobs", 1) > DEFAULT_SLOTS:
         return f"--jobs {args.jobs} exceeds the {DEFAULT_SLOTS} sandbox uids (one per job)."
-    if args.sandbox_uid < 1000:
+    if args.sandbox_uid is not None and args.sandbox_uid < 1000:
         return f"--sandbox-uid {args.sandbox_uid} must be at least 1000 (a uid no account uses)."
     return ""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from course_utils.data import LABELS
 from course_utils.grading.http_probe import HttpProbe, Reply, is_number
 from course_utils.grading.probe_set import PROBE_PASS_FRACTION, PROBES
 from course_utils.grading.rubric import CheckResult, check_named
@@ -32,7 +33,6 @@ __all__ = [
     "wait_for_ready",
 ]
 
-LABELS = ("negative", "positive")
 SAMPLE_TEXT = "I really enjoyed this, it was great."
 _LOGIT_KEYS = ("logits", "logit", "scores", "raw_scores", "raw")
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from course_utils.grading.rubric import CheckResult, check_named
+from course_utils.pins import parse_pin, requirement_lines
 
 __all__ = [
     "DEPLOY_TOPICS",
@@ -21,10 +22,6 @@ __all__ = [
 ]
 
 REQUIRED_FILES = ("src/app.py", "Dockerfile", ".dockerignore", "requirements.txt", "deploy.md")
-
-_PIN_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]+\])?\s*==\s*[A-Za-z0-9][A-Za-z0-9.+!_-]*\s*(;.*)?$"
-)
 
 #: topic -> (words one of which a heading must contain, phrases the document must contain)
 DEPLOY_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -61,9 +58,8 @@ def check_requirements(root: Path) -> CheckResult:
     text = _read(root / "requirements.txt")
     if text is None:
         return check.failed("requirements.txt is missing.")
-    lines = [line.split(" #")[0].strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not line.startswith("#")]
-    loose = [line for line in lines if not _PIN_RE.match(line)]
+    lines = requirement_lines(text)
+    loose = [line for line in lines if parse_pin(line) is None]
     if not lines:
         return check.failed("requirements.txt lists no packages.")
     if loose:
