@@ -3,7 +3,8 @@
 nbgrader's usual layout (`solutions/<assignment>/`, `notebooks/<assignment>/`,
 `submitted/<student>/<assignment>/`) is used inside a temporary course root: `tools/build_notebooks.py`
 copies `solutions/*.ipynb` there as the assignment `ASSIGNMENT`, runs `nbgrader generate_assignment` and
-copies the release back into `notebooks/`.
+copies the release back into `notebooks/`. Only the notebooks are copied: nbgrader ships every other file of
+an assignment folder, and the jupytext sources in `solutions/src/` hold the solutions.
 The tests (tests/test_notebooks.py) autograde the same way. The root is the folder holding this file, so a
 copy of it configures a temporary course root.
 """

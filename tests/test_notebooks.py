@@ -1,6 +1,7 @@
 """The course notebooks: sources up to date, release equal to nbgrader's, solutions run, grading works.
 
-- `solutions/*.ipynb` equal what `tools/build_notebooks.py` builds from `tools/nbsrc/`;
+- `solutions/*.ipynb` equal what `tools/build_notebooks.py` builds from their jupytext sources in
+  `solutions/src/` (the build's own rules are tested in tests/test_build_notebooks.py);
 - `notebooks/*.ipynb` equal a fresh `nbgrader generate_assignment` of the solutions (cell by cell), and no
   solution or hidden-test text leaks into them;
 - every solution notebook runs under `pytest --nbval-lax` with COURSE_FAST=1;
@@ -59,16 +60,19 @@ def _sources(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
 
 def test_there_are_notebooks() -> None:
     names = [p.name for p in SOLUTIONS]
-    assert names == [f"{m.NAME}.ipynb" for m in build_notebooks.NOTEBOOKS], (
-        f"solutions/ holds {names}: run `python tools/build_notebooks.py`"
+    assert names, "solutions/ holds no notebook: run `.venv/bin/python tools/build_notebooks.py`"
+    assert names == [f"{p.stem}.ipynb" for p in build_notebooks.source_paths()], (
+        f"solutions/ holds {names}, solutions/src/ other sources: run `.venv/bin/python "
+        "tools/build_notebooks.py` (a notebook without a source: `.venv/bin/jupytext --sync` it first)"
     )
 
 
-def test_solutions_are_built_from_tools_nbsrc() -> None:
+def test_solutions_are_built_from_their_sources() -> None:
     built = build_notebooks.source_notebooks()
     for path in SOLUTIONS:
         assert path.read_text(encoding="utf-8") == built[path.name], (
-            f"{path.name} differs from tools/nbsrc: run `python tools/build_notebooks.py` and commit"
+            f"{path.name} differs from solutions/src/{path.stem}.py: run "
+            "`.venv/bin/python tools/build_notebooks.py` and commit"
         )
 
 

@@ -1,0 +1,351 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Containerise the service
+#
+# **Goal.** Package a small sentiment service into a Docker image: write a `Dockerfile` and a
+# `.dockerignore`, check them against the course's best practices, build the image with the Docker SDK,
+# run it, and call it.
+#
+# **Time.** About 60 minutes. **Graded.** 2 exercises, 6 points: only the Dockerfile and .dockerignore
+# are graded (by a linter), so everything graded works **without** a Docker daemon. Building and running
+# need one; without it those cells explain what is missing and skip.
+
+# %% [markdown]
+# ## 1. Setup
+#
+# Everything this notebook writes goes into a temporary build context folder.
+
+# %%
+import importlib.metadata
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import requests
+from IPython.display import display
+
+from course_utils.config import get_settings
+from course_utils.data import DATA_DIR
+from course_utils.docker_tools import (build_image, docker_client, docker_status, image_size_mb,
+                                       image_user, lint_dockerfile, run_container)
+
+# %% [markdown]
+# Is there a Docker daemon? `docker_status()` never raises: it says what it found and how to fix it.
+
+# %%
+settings = get_settings()
+CONTEXT = Path(tempfile.mkdtemp(prefix="nb03-context-"))
+status = docker_status()
+pd.Series({"daemon answers": status.ok, "detail": status.detail, "fix": status.fix or "-"})
+
+# %% [markdown]
+# ## 2. The build context
+#
+# `docker build` sends a folder (the *context*) to the daemon. Ours holds the service code, pinned
+# requirements and the model files. The service uses ONNX Runtime with the INT8 model (23 MB) instead of
+# PyTorch (hundreds of MB): small images build, ship and start faster. Like in notebook 02, it loads the
+# model once in a lifespan.
+
+# %%
+# %%writefile {CONTEXT}/app.py
+import json
+import os
+from contextlib import asynccontextmanager
+
+import numpy as np
+import onnxruntime as ort
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+from tokenizers import Tokenizer
+
+MODEL_DIR, LABELS, state = os.environ.get("MODEL_DIR", "model"), ("negative", "positive"), {}
+
+
+# %% [markdown]
+# The second half of `app.py` (`%%writefile -a` appends): the lifespan and two endpoints.
+
+# %%
+# %%writefile -a {CONTEXT}/app.py
+@asynccontextmanager
+async def lifespan(app):
+    state["tokenizer"] = Tokenizer.from_file(f"{MODEL_DIR}/tokenizer.json")
+    state["tokenizer"].enable_truncation(512)
+    state["session"] = ort.InferenceSession(f"{MODEL_DIR}/model.int8.onnx")
+    with open(f"{MODEL_DIR}/model_card.json") as card:
+        state["version"] = json.load(card)["version"]
+    yield
+
+app = FastAPI(title="Sentiment service (notebook 03)", lifespan=lifespan)
+
+
+# %% [markdown]
+# And the endpoints: ONNX Runtime takes NumPy arrays named like the model's inputs.
+
+# %%
+# %%writefile -a {CONTEXT}/app.py
+@app.get("/health")
+def health():
+    return {"status": "ok", "model_loaded": "session" in state}
+
+class PredictRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+
+@app.post("/predict")
+def predict(body: PredictRequest):
+    enc = state["tokenizer"].encode(body.text)
+    feed = {"input_ids": np.array([enc.ids], dtype=np.int64),
+            "attention_mask": np.array([enc.attention_mask], dtype=np.int64)}
+    logits = state["session"].run(None, feed)[0][0]
+    proba = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    return {"label": LABELS[int(proba.argmax())], "confidence": float(proba.max()),
+            "model_version": state["version"]}
+
+
+# %% [markdown]
+# Pinned requirements (the exact versions in this environment, so the image runs what we tested) and the
+# model files the service needs, nothing more.
+
+# %%
+packages = ("fastapi", "uvicorn", "onnxruntime", "tokenizers", "numpy")
+pins = [f"{name}=={importlib.metadata.version(name)}" for name in packages]
+(CONTEXT / "requirements.txt").write_text("\n".join(pins) + "\n")
+(CONTEXT / "model").mkdir(exist_ok=True)
+for name in ("model.int8.onnx", "tokenizer.json", "model_card.json"):
+    shutil.copy(settings.model_dir / name, CONTEXT / "model" / name)
+print(*pins, sep="\n")
+
+# %% [markdown]
+# A real project folder also holds things that must **never** end up in an image: training data, a `.env`
+# file with secrets, notebooks, git history. We add some to the context to see how to keep them out.
+
+# %%
+(CONTEXT / "data").mkdir(exist_ok=True)
+shutil.copy(DATA_DIR / "sentiment.jsonl", CONTEXT / "data" / "sentiment.jsonl")
+(CONTEXT / ".env").write_text("API_KEY=not-a-real-secret\n")
+(CONTEXT / "notebooks").mkdir(exist_ok=True)
+files = sorted(p for p in CONTEXT.rglob("*") if p.is_file())
+pd.DataFrame({"file": [str(p.relative_to(CONTEXT)) for p in files],
+              "size (kB)": [round(p.stat().st_size / 1e3, 1) for p in files]}).set_index("file")
+
+# %% [markdown]
+# ## 3. A first, naive Dockerfile
+#
+# This Dockerfile works, but the linter (`lint_dockerfile`, no daemon needed) finds a problem on almost
+# every line. Read the messages: each says what is wrong and why.
+
+# %%
+NAIVE = """
+FROM python:latest
+COPY . .
+RUN pip install -r requirements.txt
+CMD uvicorn app:app --host 0.0.0.0
+"""
+(CONTEXT / "Dockerfile.naive").write_text(NAIVE)
+pd.DataFrame(lint_dockerfile(CONTEXT / "Dockerfile.naive")).set_index("rule")
+
+# %% [markdown]
+# ### Exercise 1 (4 points): a good Dockerfile
+#
+# Write `DOCKERFILE` (a string) so that every rule passes. Requirements:
+#
+# 1. Start with `ARG BASE_IMAGE=python:3.11-slim` and `FROM ${BASE_IMAGE}` (the course machines, which
+#    reach no registry, build with a local base image instead).
+# 2. `COPY requirements.txt` and `RUN pip install --no-cache-dir -r requirements.txt` **before** copying
+#    the code and model, so that a code edit reuses the cached dependency layer.
+# 3. Copy only what the service needs: `model/` and `app.py` (never `COPY . .`).
+# 4. `ENV PYTHONUNBUFFERED=1 MODEL_DIR=/app/model UVICORN_HOST=0.0.0.0 UVICORN_PORT=8000`: uvicorn reads
+#    its host and port from these variables, so `docker run -e UVICORN_PORT=...` can change them.
+# 5. Create a user (`RUN useradd --create-home app`) and switch to it (`USER app`).
+# 6. `EXPOSE 8000`, a `HEALTHCHECK` that requests `/health` (the image has `python` but no `curl`), and
+#    `CMD` in exec form: `CMD ["uvicorn", "app:app"]`.
+
+# %% nbgrader={"grade": false, "grade_id": "ex1-dockerfile", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+DOCKERFILE = """
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PYTHONUNBUFFERED=1 MODEL_DIR=/app/model UVICORN_HOST=0.0.0.0 UVICORN_PORT=8000
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+RUN useradd --create-home app
+COPY model/ model/
+COPY app.py .
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ['UVICORN_PORT'] + '/health', timeout=2)"]
+CMD ["uvicorn", "app:app"]
+"""
+### END SOLUTION
+
+# %% [markdown]
+# ### Exercise 2 (2 points): a `.dockerignore`
+#
+# Write `DOCKERIGNORE` (a string, one pattern per line) that keeps `.git`, `.env`, `data/`, `notebooks/`,
+# `__pycache__/` and `.ipynb_checkpoints/` out of the build context: they are never sent to the daemon,
+# so they can never be copied into a layer by accident.
+
+# %% nbgrader={"grade": false, "grade_id": "ex2-dockerignore", "locked": false, "schema_version": 3, "solution": true, "task": false}
+### BEGIN SOLUTION
+DOCKERIGNORE = """
+.git
+.env
+data/
+notebooks/
+__pycache__/
+.ipynb_checkpoints/
+*.pyc
+"""
+### END SOLUTION
+
+# %% [markdown]
+# Write both files into the context and lint the result.
+
+# %%
+(CONTEXT / "Dockerfile").write_text(DOCKERFILE.strip() + "\n")
+(CONTEXT / ".dockerignore").write_text(DOCKERIGNORE.strip() + "\n")
+findings = {f.rule: f for f in lint_dockerfile(CONTEXT / "Dockerfile")}
+pd.DataFrame(findings.values()).set_index("rule")
+
+# %% [markdown]
+# The tests read the linter's findings; a failing assert quotes the linter's message.
+
+# %% nbgrader={"grade": true, "grade_id": "ex1-dockerfile-build-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+for rule in ("base-slim-pinned", "deps-before-code", "no-secrets-or-data"):
+    assert findings[rule].ok, f"{rule}: {findings[rule].message}"
+print("Exercise 1 (base image, layers, what is copied): visible tests passed")
+### BEGIN HIDDEN TESTS
+assert "ARG BASE_IMAGE" in DOCKERFILE and "${BASE_IMAGE}" in DOCKERFILE, "use ARG BASE_IMAGE"
+assert "COPY . " not in DOCKERFILE, "copy only model/ and app.py"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The runtime rules: user, logs, health, port and signals.
+
+# %% nbgrader={"grade": true, "grade_id": "ex1-dockerfile-runtime-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+for rule in ("non-root-user", "pythonunbuffered", "healthcheck", "expose", "exec-form-cmd"):
+    assert findings[rule].ok, f"{rule}: {findings[rule].message}"
+print("Exercise 1 (runtime): visible tests passed")
+### BEGIN HIDDEN TESTS
+assert "UVICORN_PORT" in DOCKERFILE, "set ENV UVICORN_PORT=8000 so the port can be changed at run time"
+cmd = [line for line in DOCKERFILE.splitlines() if line.strip().startswith("CMD")][-1]
+assert "--port" not in cmd and "--host" not in cmd, "let UVICORN_HOST/UVICORN_PORT choose host and port"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# And the `.dockerignore`:
+
+# %% nbgrader={"grade": true, "grade_id": "ex2-dockerignore-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert findings["dockerignore"].ok, f"dockerignore: {findings['dockerignore'].message}"
+print("Exercise 2: visible tests passed")
+### BEGIN HIDDEN TESTS
+patterns = {line.strip().strip("/") for line in DOCKERIGNORE.splitlines() if line.strip()}
+assert {".env", ".git", "data", "notebooks"} <= patterns, "ignore .env too: it holds secrets"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. Build the image
+#
+# `build_image` drives the Docker SDK and streams progress. Students' laptops use `python:3.11-slim`
+# (pulled once from Docker Hub); the course machines reach no registry and use a local base image,
+# `course-base:bookworm`, when it exists. The first build downloads the requirements (about a minute);
+# later builds reuse cached layers.
+
+# %%
+TAG = "course-nb03:dev"
+BASE = "python:3.11-slim"
+if status.ok and docker_client().images.list(name="course-base:bookworm"):
+    BASE = "course-base:bookworm"
+if status.ok:
+    build = build_image(CONTEXT, tag=TAG, build_args={"BASE_IMAGE": BASE})
+    display(pd.Series({"base image": BASE, "build time (s)": round(build.duration_s, 1),
+                       "image size (MB)": round(image_size_mb(TAG)), "runs as": image_user(TAG) or "root"}))
+else:
+    print(f"Skipped (no Docker daemon): {status.detail}\nTo build, {status.fix}")
+
+# %% [markdown]
+# **Layer caching.** We edit the code and rebuild: every step before `COPY app.py` comes from the cache,
+# so the rebuild takes seconds instead of reinstalling every package.
+
+# %%
+if status.ok:
+    with (CONTEXT / "app.py").open("a") as f:
+        f.write("\n# a code edit\n")
+    rebuild = build_image(CONTEXT, tag=TAG, build_args={"BASE_IMAGE": BASE})
+    steps = sum(line.startswith("Step ") for line in rebuild.log)
+    cached = sum("Using cache" in line for line in rebuild.log)
+    print(f"rebuild in {rebuild.duration_s:.1f} s: {cached} of {steps} steps came from the cache")
+
+# %% [markdown]
+# ## 5. Run it and call it
+#
+# The container uses the host's network (no port mapping needed on Linux), so we pick a free port and
+# pass it with `UVICORN_PORT`; `UVICORN_HOST=127.0.0.1` keeps it on loopback. `run_container` waits until
+# Docker's HEALTHCHECK reports *healthy* and `/health` answers.
+
+# %%
+container = None
+if status.ok:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    container = run_container(TAG, env={"UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port)},
+                              health_url=f"{url}/health", timeout_s=60)
+    print(f"container {container.id[:12]} is {container.health()} on {url}")
+
+# %% [markdown]
+# The same requests as in notebook 02, now answered by the container:
+
+# %%
+if container is not None:
+    texts = ["An absolute joy from start to finish.", "The battery died after two days. Avoid."]
+    answers = [requests.post(f"{url}/predict", json={"text": t}, timeout=10).json() for t in texts]
+    display(pd.DataFrame(answers, index=texts))
+    print(container.logs().strip().splitlines()[-1])
+
+# %% [markdown]
+# ## 6. Stop the container
+#
+# `stop()` sends SIGTERM (uvicorn, as PID 1 thanks to the exec-form `CMD`, shuts down gracefully), then
+# removes the container.
+
+# %%
+if container is not None:
+    container.stop()
+    print("container stopped and removed")
+
+# %% [markdown]
+# ## Summary
+#
+# - Slim, pinned base image; dependencies before code for layer caching; exec-form `CMD`.
+# - Non-root `USER`, `PYTHONUNBUFFERED=1`, a `HEALTHCHECK`, `EXPOSE`; configuration through environment
+#   variables.
+# - `.dockerignore` keeps data, secrets and history out of the context, and so out of every layer.
+#
+# ## Clean-up
+#
+# Stop the container if it still runs and delete the build context. The image stays so that the next
+# build is fast; remove it with `docker image rm course-nb03:dev`.
+
+# %%
+if container is not None:
+    container.stop()  # idempotent
+shutil.rmtree(CONTEXT, ignore_errors=True)
+print(f"removed {CONTEXT}")
