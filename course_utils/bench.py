@@ -5,6 +5,11 @@ throughput follows the server's speed. Open loop (`run_open_loop`): requests arr
 or Poisson rate) whatever the server does, latency is measured from the *scheduled* time (no coordinated
 omission), and arrivals beyond `max_in_flight` are dropped and counted. Every run is bounded by
 `duration_s` and/or `n_requests`, and every result is a `LoadResult` (latencies in ms, rates in req/s).
+
+Every runner counts outcomes in one vocabulary, whatever tool made the load: `status_counts` maps each HTTP
+status code (an int) to the number of responses with it, and `error_counts` maps the name of a transport
+error (no HTTP response: `ConnectError`, `ReadTimeout`, `dropped_over_cap`...) to how often it happened.
+So `n_ok` (2xx responses) means the same for the async generator, wrk and locust.
 """
 
 from __future__ import annotations
@@ -56,11 +61,14 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class LoadResult:
-    """Summary of one load run. Latencies in milliseconds, throughput in completed requests per second.
+    """Summary of one load run. Latencies in milliseconds, throughput in HTTP responses per second.
 
-    >>> r = LoadResult.from_samples([1.0, 2.0, 3.0], duration_s=1.0, status_counts={"200": 3})
+    `n_requests` counts HTTP responses (any status); `status_counts` splits them by status code (int) and
+    `error_counts` counts, by name, the requests that got no response at all.
+
+    >>> r = LoadResult.from_samples([1.0, 2.0, 3.0], duration_s=1.0, status_counts={200: 2, 503: 1})
     >>> (r.p50_ms, r.throughput_rps, r.n_ok)
-    (2.0, 3.0, 3)
+    (2.0, 3.0, 2)
     """
 
     tool: str
@@ -73,10 +81,18 @@ class LoadResult:
     p99_ms: float
     mean_ms: float
     max_ms: float
-    status_counts: dict[str, int] = field(default_factory=dict)
+    status_counts: dict[int, int] = field(default_factory=dict)
     error_counts: dict[str, int] = field(default_factory=dict)
     concurrency: int | None = None
     target_rate_rps: float | None = None
+
+    def __post_init__(self) -> None:
+        bad = [code for code in self.status_counts if type(code) is not int or not 100 <= code <= 599]
+        if bad:
+            raise ValueError(
+                f"status_counts keys must be HTTP status codes as int, got {bad!r}: "
+                f"write {{200: 95, 503: 5}}, not {{'200': 95}} (int(code) converts a string)."
+            )
 
     @classmethod
     def from_samples(
@@ -84,7 +100,7 @@ class LoadResult:
         latencies_ms: Sequence[float],
         *,
         duration_s: float,
-        status_counts: Mapping[str, int],
+        status_counts: Mapping[int, int],
         error_counts: Mapping[str, int] | None = None,
         tool: str = "httpx",
         concurrency: int | None = None,
@@ -113,7 +129,7 @@ class LoadResult:
     @property
     def n_ok(self) -> int:
         """Responses with a 2xx status."""
-        return sum(n for code, n in self.status_counts.items() if code.startswith("2"))
+        return sum(n for code, n in self.status_counts.items() if 200 <= code < 300)
 
     @property
     def n_errors(self) -> int:
@@ -149,11 +165,32 @@ def _run(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 class _Recorder:
+    """Latencies and outcomes of one async run, its progress bar, and its `LoadResult`."""
+
     def __init__(self, total: float, unit: str, progress: bool, desc: str) -> None:
         self.latencies_ms: list[float] = []
-        self.status: Counter[str] = Counter()
+        self.status: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.bar = tqdm(total=total, unit=unit, desc=desc, disable=not progress, leave=False)
+        self.start = time.perf_counter()
+
+    @staticmethod
+    def client(max_connections: int, timeout_s: float) -> httpx.AsyncClient:
+        """A client that keeps up to `max_connections` open and ignores proxy variables (loopback)."""
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        return httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False)
+
+    def result(self, **fields: Any) -> LoadResult:
+        """Close the bar and summarise the run, timed from this recorder's creation."""
+        elapsed = time.perf_counter() - self.start
+        self.bar.close()
+        return LoadResult.from_samples(
+            self.latencies_ms,
+            duration_s=elapsed,
+            status_counts=self.status,
+            error_counts=self.errors,
+            **fields,
+        )
 
     async def send(
         self, client: httpx.AsyncClient, method: str, url: str, body: Any, started: float | None = None
@@ -165,7 +202,7 @@ class _Recorder:
             self.errors[type(exc).__name__] += 1
         else:
             self.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
-            self.status[str(response.status_code)] += 1
+            self.status[response.status_code] += 1
 
 
 def _check_bounds(duration_s: float | None, n_requests: int | None) -> None:
@@ -203,9 +240,7 @@ def run_closed_loop(
         total = float(n_requests) if n_requests is not None else float(duration_s or 0)
         rec = _Recorder(total, "req" if n_requests else "s", progress, f"closed loop x{concurrency}")
         issued = 0
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        start = time.perf_counter()
-        deadline = start + duration_s if duration_s is not None else math.inf
+        deadline = rec.start + duration_s if duration_s is not None else math.inf
 
         async def worker(client: httpx.AsyncClient) -> None:
             nonlocal issued
@@ -215,20 +250,12 @@ def run_closed_loop(
                 if n_requests is not None:
                     rec.bar.update(1)
 
-        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False) as client:
-            ticker = asyncio.create_task(_tick(rec.bar, start, duration_s)) if not n_requests else None
+        async with rec.client(concurrency, timeout_s) as client:
+            ticker = asyncio.create_task(_tick(rec.bar, rec.start, duration_s)) if not n_requests else None
             await asyncio.gather(*(worker(client) for _ in range(concurrency)))
             if ticker is not None:
                 ticker.cancel()
-        elapsed = time.perf_counter() - start
-        rec.bar.close()
-        return LoadResult.from_samples(
-            rec.latencies_ms,
-            duration_s=elapsed,
-            status_counts=rec.status,
-            error_counts=rec.errors,
-            concurrency=concurrency,
-        )
+        return rec.result(concurrency=concurrency)
 
     return _run(main())
 
@@ -274,11 +301,10 @@ def run_open_loop(
         budget = n_requests if n_requests is not None else math.inf
         horizon = duration_s if duration_s is not None else math.inf
         rec = _Recorder(float(n_requests or math.ceil(rate_rps * (duration_s or 0))), "req", progress, "open")
-        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
         pending: set[asyncio.Task[None]] = set()
         sent = 0
-        async with httpx.AsyncClient(timeout=timeout_s, limits=limits, trust_env=False) as client:
-            start = time.perf_counter()
+        async with rec.client(max_in_flight, timeout_s) as client:
+            start = rec.start = time.perf_counter()  # the schedule starts once the client is ready
             next_at = 0.0
             while sent < budget and next_at < horizon:
                 delay = start + next_at - time.perf_counter()
@@ -296,15 +322,7 @@ def run_open_loop(
                 next_at += gap
             if pending:
                 await asyncio.gather(*pending)
-            elapsed = time.perf_counter() - start
-        rec.bar.close()
-        return LoadResult.from_samples(
-            rec.latencies_ms,
-            duration_s=elapsed,
-            status_counts=rec.status,
-            error_counts=rec.errors,
-            target_rate_rps=rate_rps,
-        )
+            return rec.result(target_rate_rps=rate_rps)
 
     return _run(main())
 
@@ -343,7 +361,7 @@ def sweep_concurrency(
 def results_frame(results: Sequence[LoadResult]) -> pd.DataFrame:
     """A table of results, one row per run (status and error counts as dict columns).
 
-    >>> results_frame([LoadResult.from_samples([1.0], duration_s=1.0, status_counts={"200": 1})]).shape
+    >>> results_frame([LoadResult.from_samples([1.0], duration_s=1.0, status_counts={200: 1})]).shape
     (1, 14)
     """
     import pandas as pd
@@ -356,7 +374,7 @@ def plot_latency_throughput(results: Sequence[LoadResult], *, ax: Axes | None = 
 
     Uses matplotlib's object API, so it needs no display (Agg) and leaves pyplot's state alone.
 
-    >>> rs = [LoadResult.from_samples([1.0, 2.0], duration_s=1.0, status_counts={"200": 2}, concurrency=1)]
+    >>> rs = [LoadResult.from_samples([1.0, 2.0], duration_s=1.0, status_counts={200: 2}, concurrency=1)]
     >>> plot_latency_throughput(rs).axes[0].get_xlabel()
     'throughput (requests/s)'
     """
@@ -377,17 +395,47 @@ def plot_latency_throughput(results: Sequence[LoadResult], *, ax: Axes | None = 
 
 # --- external tools ------------------------------------------------------------------------------------
 
+# wrk counts only "status > 399" itself: the script counts every status code per thread (`response`) and
+# sums the threads' tables in `done`, after wrk's own summary.
 _WRK_SCRIPT = """
 wrk.method = "{method}"
 {body}
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  statuses = {{}}
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
 done = function(summary, latency, requests)
+  local counts, parts = {{}}, {{}}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + n
+    end
+  end
+  for status, n in pairs(counts) do
+    table.insert(parts, status .. "=" .. n)
+  end
   local e = summary.errors
-  io.write(string.format("COURSE_RESULT %d %d %d %d %d %d %d %f %f %f %f %f %f\\n",
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+  io.write(string.format("COURSE_RESULT %d %d %d %d %d %d %f %f %f %f %f %f %s\\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, latency.mean / 1000, latency.max / 1000))
+    latency:percentile(99) / 1000, latency.mean / 1000, latency.max / 1000,
+    #parts > 0 and table.concat(parts, ",") or "-"))
 end
 """
+
+#: The latency fields of a LoadResult, in the order wrk's script prints them.
+_LATENCY_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms")
+#: The columns of locust's stats CSV that hold them.
+_LOCUST_COLUMNS = ("50%", "90%", "95%", "99%", "Average Response Time", "Max Response Time")
+
+#: wrk's socket error counters, named like the httpx exceptions the async runners count.
+_WRK_ERRORS = ("ConnectError", "ReadError", "WriteError", "ReadTimeout")
 
 
 def _require(tool: str, executable: str | None) -> str:
@@ -403,31 +451,30 @@ def _require(tool: str, executable: str | None) -> str:
 def parse_wrk_output(output: str, *, concurrency: int | None = None) -> LoadResult:
     """Parse the `COURSE_RESULT` line that `run_wrk`'s Lua script prints into a `LoadResult`.
 
-    >>> r = parse_wrk_output("COURSE_RESULT 100 1000000 0 0 0 2 0 1.0 2.0 3.0 4.0 1.5 9.0")
-    >>> (r.throughput_rps, r.p95_ms, r.status_counts)
-    (100.0, 3.0, {'2xx/3xx': 98, 'other': 2})
+    wrk's socket errors become `ConnectError`, `ReadError`, `WriteError` and `ReadTimeout` (wrk also counts
+    a response slower than its 2 s timeout as a timeout).
+
+    >>> r = parse_wrk_output("COURSE_RESULT 100 1000000 0 0 0 1 1.0 2.0 3.0 4.0 1.5 9.0 200=98,503=2")
+    >>> (r.throughput_rps, r.p95_ms, r.status_counts, r.n_ok, r.error_counts)
+    (100.0, 3.0, {200: 98, 503: 2}, 98, {'ReadTimeout': 1})
     """
-    match = re.search(r"^COURSE_RESULT ((?:\S+ ?){13})$", output, flags=re.MULTILINE)
+    match = re.search(r"^COURSE_RESULT ((?:\S+ ){12}\S+)$", output, flags=re.MULTILINE)
     if match is None:
         raise CourseUtilsError(f"No result line in wrk's output; it printed:\n{output[-2000:]}")
     v = match.group(1).split()
-    n, dur_us, connect, read, write, status, timeout = (int(x) for x in v[:7])
-    p50, p90, p95, p99, mean, mx = (float(x) for x in v[7:])
-    errors = {k: c for k, c in (("connect", connect), ("read", read), ("write", write), ("timeout", timeout))}
+    n, dur_us = int(v[0]), int(v[1])
+    errors = {name: int(count) for name, count in zip(_WRK_ERRORS, v[2:6], strict=True) if int(count)}
+    latencies = dict(zip(_LATENCY_FIELDS, map(float, v[6:12]), strict=True))
+    statuses = dict(item.split("=") for item in v[12].split(",")) if v[12] != "-" else {}
     return LoadResult(
         tool="wrk",
         n_requests=n,
         duration_s=dur_us / 1e6,
         throughput_rps=n / (dur_us / 1e6) if dur_us else math.nan,
-        p50_ms=p50,
-        p90_ms=p90,
-        p95_ms=p95,
-        p99_ms=p99,
-        mean_ms=mean,
-        max_ms=mx,
-        status_counts={"2xx/3xx": n - status, "other": status},
-        error_counts={k: c for k, c in errors.items() if c},
+        status_counts={int(code): int(count) for code, count in sorted(statuses.items())},
+        error_counts=errors,
         concurrency=concurrency,
+        **latencies,
     )
 
 
@@ -479,39 +526,71 @@ class CourseUser(FastHttpUser):
         self.client.request({method!r}, {path!r}, json={body!r})
 """
 
+# Loaded beside any locustfile (`-f users.py,statuses.py`): locust's CSV has no status codes, so this
+# listener counts them (0 means no response) and writes them when locust quits.
+_LOCUST_STATUSES = """
+import json
+from collections import Counter
 
-def parse_locust_stats(csv_text: str, *, concurrency: int | None = None) -> LoadResult:
-    """Parse locust's `--csv PREFIX` file `PREFIX_stats.csv` (its `Aggregated` row) into a `LoadResult`.
+from locust import events
+
+statuses, errors = Counter(), Counter()
+
+
+@events.request.add_listener
+def count(response=None, exception=None, **kwargs):
+    code = getattr(response, "status_code", 0) or 0
+    if code:
+        statuses[code] += 1
+    else:
+        errors[type(exception).__name__ if exception else "NoResponse"] += 1
+
+
+@events.quitting.add_listener
+def write(**kwargs):
+    with open({path!r}, "w", encoding="utf-8") as out:
+        json.dump({{"status_counts": statuses, "error_counts": errors}}, out)
+"""
+
+
+def parse_locust_stats(stats_csv: str, counts_json: str, *, concurrency: int | None = None) -> LoadResult:
+    """A `LoadResult` from locust's `PREFIX_stats.csv` (`Aggregated` row) and `run_locust`'s status counts.
+
+    Latencies come from locust's CSV; status codes and transport errors from the JSON that `run_locust`'s
+    listener writes (locust's CSV only says "failure", which mixes a 503 with a refused connection).
 
     >>> head = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
     >>> head += "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
     >>> head += "50%,90%,95%,99%"
-    >>> r = parse_locust_stats(head + "\\n,Aggregated,10,1,3,3.5,1,9,20,5.0,0.5,3,5,6,9\\n")
-    >>> (r.n_requests, r.p95_ms, r.throughput_rps, r.error_counts)
-    (10, 6.0, 5.0, {'failures': 1})
+    >>> counts = '{"status_counts": {"200": 8, "503": 1}, "error_counts": {"ConnectionRefusedError": 1}}'
+    >>> r = parse_locust_stats(head + "\\n,Aggregated,10,2,3,3.5,1,9,20,5.0,0.5,3,5,6,9\\n", counts)
+    >>> (r.n_requests, r.n_ok, r.p95_ms, r.duration_s, r.status_counts, r.error_counts)
+    (9, 8, 6.0, 2.0, {200: 8, 503: 1}, {'ConnectionRefusedError': 1})
     """
     import csv
     import io
+    import json  # here: the runners' `json=` parameter is the request body
 
-    rows = [row for row in csv.DictReader(io.StringIO(csv_text)) if row.get("Name") == "Aggregated"]
+    rows = [row for row in csv.DictReader(io.StringIO(stats_csv)) if row.get("Name") == "Aggregated"]
     if not rows:
-        raise CourseUtilsError(f"No 'Aggregated' row in locust's stats CSV:\n{csv_text[-2000:]}")
+        raise CourseUtilsError(f"No 'Aggregated' row in locust's stats CSV:\n{stats_csv[-2000:]}")
     row = {k: (v if v not in ("N/A", "") else "nan") for k, v in rows[0].items()}
-    n, failures, rps = int(row["Request Count"]), int(row["Failure Count"]), float(row["Requests/s"])
+    counts = json.loads(counts_json)
+    statuses = {int(code): int(n) for code, n in sorted(counts["status_counts"].items())}
+    n = sum(statuses.values())
+    # Requests/s counts every request locust made, answered or not: it gives the run's length.
+    duration_s = (
+        int(row["Request Count"]) / float(row["Requests/s"]) if float(row["Requests/s"]) else math.nan
+    )
     return LoadResult(
         tool="locust",
         n_requests=n,
-        duration_s=n / rps if rps else math.nan,
-        throughput_rps=rps,
-        p50_ms=float(row["50%"]),
-        p90_ms=float(row["90%"]),
-        p95_ms=float(row["95%"]),
-        p99_ms=float(row["99%"]),
-        mean_ms=float(row["Average Response Time"]),
-        max_ms=float(row["Max Response Time"]),
-        status_counts={"ok": n - failures, "failed": failures},
-        error_counts={"failures": failures} if failures else {},
+        duration_s=duration_s,
+        throughput_rps=0.0 if n == 0 else n / duration_s,
+        status_counts=statuses,
+        error_counts={str(name): int(c) for name, c in counts["error_counts"].items()},
         concurrency=concurrency,
+        **{name: float(row[column]) for name, column in zip(_LATENCY_FIELDS, _LOCUST_COLUMNS, strict=True)},
     )
 
 
@@ -530,7 +609,8 @@ def run_locust(
     """Run locust headless as a bounded subprocess (it cannot run inside a Jupyter kernel: gevent).
 
     `url` is the host (`http://127.0.0.1:8000`), `path` the endpoint; pass your own `locustfile` to replace
-    the generated one (a user that calls `method path` with `json` back to back).
+    the generated one (a user that calls `method path` with `json` back to back). Status codes are counted
+    by a listener loaded beside it, so your own locustfile gets them too.
 
     >>> run_locust(srv.url, path="/health", users=8, duration_s=10).p95_ms  # doctest: +SKIP
     6.0
@@ -540,9 +620,12 @@ def run_locust(
     if locustfile is None:
         locustfile = workdir / "locustfile.py"
         locustfile.write_text(_LOCUSTFILE.format(method=method, path=path, body=json))
+    listener = workdir / "course_statuses.py"
+    listener.write_text(_LOCUST_STATUSES.format(path=str(workdir / "statuses.json")))
     seconds = max(1, math.ceil(duration_s))
-    args = [locust, "-f", str(locustfile), "--headless", "--host", url, "-u", str(users)]
+    args = [locust, "-f", f"{locustfile},{listener}", "--headless", "--host", url, "-u", str(users)]
     args += ["-r", str(spawn_rate), "-t", f"{seconds}s", "--csv", str(workdir / "run"), "--only-summary"]
     # locust exits 1 when some requests failed; its stats still hold.
     _proc.run_bounded(args, timeout_s=seconds + 60, what="locust", ok_codes=(0, 1))
-    return parse_locust_stats((workdir / "run_stats.csv").read_text(), concurrency=users)
+    stats = (workdir / "run_stats.csv").read_text()
+    return parse_locust_stats(stats, (workdir / "statuses.json").read_text(), concurrency=users)

@@ -1,4 +1,6 @@
-"""Docker tools: Dockerfile lint and build-stream parsing (no daemon), then builds and runs on a real daemon.
+"""Docker tools: build-stream parsing (no daemon), then builds and runs on a real daemon.
+
+The Dockerfile linter is tested in test_dockerfile.py.
 
 Tests marked `docker` skip on a laptop without a daemon and fail in CI (see conftest.py). Builds and
 containers use host networking; the services listen on 127.0.0.1 only.
@@ -18,137 +20,11 @@ import pytest
 
 from course_utils import _ports, docker_tools
 from course_utils.config import get_settings
-from course_utils.docker_tools import LintFinding, lint_dockerfile, parse_build_events
+from course_utils.docker_tools import lint_dockerfile, parse_build_events
 from course_utils.errors import ContainerStartError, DockerBuildError, DockerUnavailableError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "course-base:bookworm"
-
-GOOD_DOCKERFILE = """\
-# syntax=docker/dockerfile:1
-ARG BASE_IMAGE=python:3.11-slim
-FROM ${BASE_IMAGE}
-ENV PYTHONUNBUFFERED=1 \\
-    PIP_NO_CACHE_DIR=1
-WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY src/ ./src/
-RUN useradd --create-home app
-USER app
-EXPOSE 8000
-HEALTHCHECK --interval=10s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
-CMD ["uvicorn", "app:app", "--app-dir", "src", "--host", "0.0.0.0", "--port", "8000"]
-"""
-
-BAD_DOCKERFILE = """\
-FROM python:latest
-COPY . .
-COPY .env /app/.env
-COPY data/train.csv /app/data/
-RUN pip install -r requirements.txt
-CMD uvicorn app:app --app-dir src
-"""
-
-GOOD_IGNORE = ".git\ndata/\nnotebooks/\n.env\n__pycache__/\n"
-
-
-def lint(tmp_path: Path, dockerfile: str, dockerignore: str | None = GOOD_IGNORE) -> dict[str, LintFinding]:
-    (tmp_path / "Dockerfile").write_text(dockerfile)
-    if dockerignore is not None:
-        (tmp_path / ".dockerignore").write_text(dockerignore)
-    return {f.rule: f for f in lint_dockerfile(tmp_path / "Dockerfile")}
-
-
-ALL_RULES = {
-    "base-slim-pinned",
-    "deps-before-code",
-    "dockerignore",
-    "non-root-user",
-    "pythonunbuffered",
-    "healthcheck",
-    "expose",
-    "exec-form-cmd",
-    "no-secrets-or-data",
-}
-
-
-def test_lint_good_dockerfile_passes_every_rule(tmp_path: Path) -> None:
-    findings = lint(tmp_path, GOOD_DOCKERFILE)
-    assert set(findings) == ALL_RULES
-    assert [f for f in findings.values() if not f.ok] == []
-    for f in findings.values():
-        assert f.message.endswith(".") and f.message.count(". ") == 0, f"not one sentence: {f.message}"
-
-
-def test_lint_bad_dockerfile_fails_every_rule(tmp_path: Path) -> None:
-    findings = lint(tmp_path, BAD_DOCKERFILE, dockerignore=None)
-    assert {rule for rule, f in findings.items() if not f.ok} == ALL_RULES
-    assert "python:latest" in findings["base-slim-pinned"].message
-    assert ".env" in findings["no-secrets-or-data"].message
-    assert "data/train.csv" in findings["no-secrets-or-data"].message
-    assert "exec form" in findings["exec-form-cmd"].message
-
-
-@pytest.mark.parametrize(
-    ("from_lines", "ok"),
-    [
-        ("FROM python:3.11-slim", True),
-        ("FROM python:3.11.9-slim-bookworm AS runtime", True),
-        ("FROM python@sha256:" + "a" * 64, False),  # pinned but not known to be slim
-        ("FROM python:3.11", False),
-        ("FROM python", False),
-        ("ARG BASE_IMAGE=python:3.11-slim\nFROM $BASE_IMAGE", True),
-        ("ARG BASE_IMAGE\nFROM ${BASE_IMAGE:-python:3.11-slim}", True),
-        ("ARG BASE_IMAGE=python:latest\nFROM ${BASE_IMAGE}", False),
-        ("FROM python:3.11 AS build\nRUN pip wheel x\nFROM python:3.11-slim", True),
-        ("FROM python:3.11-slim AS base\nFROM base", True),
-    ],
-)
-def test_lint_base_image(tmp_path: Path, from_lines: str, ok: bool) -> None:
-    findings = lint(
-        tmp_path, GOOD_DOCKERFILE.replace("ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}", from_lines)
-    )
-    assert findings["base-slim-pinned"].ok is ok, findings["base-slim-pinned"].message
-
-
-def test_lint_code_copied_before_dependencies(tmp_path: Path) -> None:
-    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/\n", "").replace(
-        "COPY requirements.txt .", "COPY src/ ./src/\nCOPY requirements.txt ."
-    )
-    assert not lint(tmp_path, dockerfile)["deps-before-code"].ok
-
-
-def test_lint_dockerignore_must_exclude_data_git_notebooks(tmp_path: Path) -> None:
-    finding = lint(tmp_path, GOOD_DOCKERFILE, dockerignore=".git\n")["dockerignore"]
-    assert not finding.ok and "data" in finding.message and "notebooks" in finding.message
-    assert lint(tmp_path, GOOD_DOCKERFILE, dockerignore="**/data\n.git/\nnotebooks\n")["dockerignore"].ok
-
-
-@pytest.mark.parametrize(
-    ("user_line", "ok"), [("USER app", True), ("USER 1000:1000", True), ("USER root", False), ("", False)]
-)
-def test_lint_user(tmp_path: Path, user_line: str, ok: bool) -> None:
-    assert lint(tmp_path, GOOD_DOCKERFILE.replace("USER app", user_line))["non-root-user"].ok is ok
-
-
-def test_lint_broad_copy_needs_dockerignore_for_env_and_data(tmp_path: Path) -> None:
-    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/", "COPY . .")
-    assert lint(tmp_path, dockerfile)["no-secrets-or-data"].ok
-    finding = lint(tmp_path, dockerfile, dockerignore=".git\nnotebooks\n")["no-secrets-or-data"]
-    assert not finding.ok and ".env" in finding.message
-
-
-@pytest.mark.parametrize("secret", ["id_rsa", "certs/server.pem", "secrets.json", "reviews.csv", ".env.prod"])
-def test_lint_secret_sources(tmp_path: Path, secret: str) -> None:
-    dockerfile = GOOD_DOCKERFILE.replace("COPY src/ ./src/", f"COPY src/ ./src/\nCOPY {secret} /app/")
-    assert not lint(tmp_path, dockerfile)["no-secrets-or-data"].ok
-
-
-def test_lint_healthcheck_none_and_shell_form_entrypoint(tmp_path: Path) -> None:
-    dockerfile = GOOD_DOCKERFILE.replace("HEALTHCHECK --interval=10s CMD", "HEALTHCHECK NONE\n# CMD")
-    assert not lint(tmp_path, dockerfile)["healthcheck"].ok
-
 
 RECORDED_OK = [
     {"stream": "Step 1/3 : ARG BASE_IMAGE=python:3.11-slim"},

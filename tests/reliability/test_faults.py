@@ -123,7 +123,7 @@ def test_sigterm_while_requests_are_in_flight_answers_every_one_of_them(
 
     result = box["result"]
     assert result.error_counts == {}, f"requests dropped by the shutdown: {result.error_counts}"
-    assert result.status_counts == {"200": N_IN_FLIGHT}, result.status_counts
+    assert result.status_counts == {200: N_IN_FLIGHT}, result.status_counts
     assert exit_code in (0, -signal.SIGTERM), server.output()
     assert "Traceback" not in server.output()
     logged = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]

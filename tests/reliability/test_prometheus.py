@@ -138,7 +138,7 @@ def test_prometheus_rate_and_p95_match_the_load_generator(
         timeout_s=30,
         progress=False,
     )
-    assert result.status_counts == {"200": result.n_requests} and result.error_counts == {}, result
+    assert result.status_counts == {200: result.n_requests} and result.error_counts == {}, result
 
     at = started + 5 + WINDOW_S  # the window [started + 5 s, started + 20 s] lies inside the run
     wait_until = at + 3 * SCRAPE_S
