@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.errors import DockerfileSyntaxError
+
 __all__ = [
     "INSTRUCTIONS",
     "Dockerfile",
@@ -162,13 +164,13 @@ def expand(value: str, variables: Mapping[str, str | None]) -> str:
 
 
 def read_dockerfile(path: Path | str) -> Dockerfile:
-    """Parse the Dockerfile at `path` (ValueError with the line number when Docker would refuse it)."""
+    """Parse the Dockerfile at `path`; DockerfileSyntaxError names the line when Docker would refuse it."""
     path = Path(path)
     return parse_dockerfile(path.read_text(encoding="utf-8"), path=path)
 
 
 def parse_dockerfile(text: str, *, path: Path | None = None) -> Dockerfile:
-    """Parse Dockerfile `text`; ValueError (line, what, fix) where `docker build` would fail to parse it."""
+    """Parse Dockerfile `text`; DockerfileSyntaxError (line, what, fix) where `docker build` would fail."""
     lines = text.removeprefix("\ufeff").splitlines()
     escape, start = _directives(lines, where=str(path or "Dockerfile"))
     instructions = _instructions(lines, start, escape, where=str(path or "Dockerfile"))
@@ -185,11 +187,15 @@ def _directives(lines: list[str], *, where: str) -> tuple[str, int]:
             return escape, index
         name, value = match.group(1).lower(), match.group(2)
         if name in seen:
-            raise ValueError(f"{where}:{index + 1}: the parser directive {name!r} appears twice; keep one.")
+            raise DockerfileSyntaxError(
+                f"{where}:{index + 1}: the parser directive {name!r} appears twice; keep one."
+            )
         seen.add(name)
         if name == "escape":
             if value not in ("\\", "`"):
-                raise ValueError(f"{where}:{index + 1}: `# escape={value}` is invalid; use \\ or `.")
+                raise DockerfileSyntaxError(
+                    f"{where}:{index + 1}: `# escape={value}` is invalid; use \\ or `."
+                )
             escape = value
     return escape, len(lines)
 
@@ -214,7 +220,7 @@ def _instructions(lines: list[str], start: int, escape: str, *, where: str) -> l
             joined = joined.rstrip(" \t")[:-1]  # a continuation on the last line
         keyword, value = _keyword(joined)
         if keyword not in INSTRUCTIONS:
-            raise ValueError(
+            raise DockerfileSyntaxError(
                 f"{where}:{line_no}: unknown instruction {keyword!r} (docker build stops here); "
                 f"use one of {', '.join(sorted(INSTRUCTIONS))}."
             )
@@ -252,7 +258,7 @@ def _stages(instructions: list[Instruction], *, where: str) -> tuple[dict[str, s
         if inst.keyword == "FROM":
             words = inst.arguments.split()
             if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
-                raise ValueError(
+                raise DockerfileSyntaxError(
                     f"{where}:{inst.line}: `FROM {inst.value}` is invalid; write FROM image [AS name]."
                 )
             image = expand(words[0], global_args)
@@ -265,12 +271,12 @@ def _stages(instructions: list[Instruction], *, where: str) -> tuple[dict[str, s
         elif inst.keyword == "ARG":
             global_args.update(_arg_defaults(inst, global_args))
         else:
-            raise ValueError(
+            raise DockerfileSyntaxError(
                 f"{where}:{inst.line}: {inst.keyword} before the first FROM (only ARG may come first); "
                 "move it below FROM."
             )
     if not heads:
-        raise ValueError(
+        raise DockerfileSyntaxError(
             f"{where}: no FROM instruction, so there is nothing to build; start with FROM image."
         )
     stages = [

@@ -53,7 +53,7 @@ class Rule:
 
 
 def lint_dockerfile(path: Path | str) -> list[LintFinding]:
-    """One `LintFinding` per rule in `RULES`, in order; ValueError when Docker could not parse the file.
+    """One `LintFinding` per rule in `RULES`, in order; DockerfileSyntaxError if Docker could not parse it.
 
     >>> findings = lint_dockerfile("capstone/Dockerfile")  # doctest: +SKIP
     >>> [f.rule for f in findings if not f.ok]  # doctest: +SKIP

@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "DockerBuildError",
     "DockerUnavailableError",
+    "DockerfileSyntaxError",
     "ImageNotFoundError",
     "ModelIntegrityError",
     "ModelNotBuiltError",
@@ -63,3 +64,7 @@ class ToolNotInstalledError(CourseUtilsError):
 
 class ImageNotFoundError(CourseUtilsError):
     """A Docker image is not in the local daemon (build it first; no registry is reachable here)."""
+
+
+class DockerfileSyntaxError(CourseUtilsError, ValueError):
+    """A Dockerfile that `docker build` would refuse to parse; the message names the line and the fix."""

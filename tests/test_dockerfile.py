@@ -9,6 +9,7 @@ import pytest
 from course_utils import docker_tools, dockerfile, dockerfile_lint
 from course_utils.dockerfile import parse_dockerfile
 from course_utils.dockerfile_lint import RULES, LintFinding, lint_dockerfile
+from course_utils.errors import DockerfileSyntaxError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,7 +114,7 @@ def test_heredoc_bodies_are_not_instructions() -> None:
     ],
 )
 def test_what_docker_refuses_is_a_value_error_with_the_line(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DockerfileSyntaxError, match=message):
         parse_dockerfile(text)
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from course_utils.dockerfile_lint import lint_dockerfile
+from course_utils.errors import DockerfileSyntaxError
 from course_utils.grading.rubric import CheckResult, check_named
 from course_utils.pins import parse_pin, requirement_lines
 
@@ -70,13 +71,13 @@ def check_requirements(root: Path) -> CheckResult:
 
 
 def check_dockerfile(root: Path) -> CheckResult:
-    """Every rule of `course_utils.dockerfile_lint.RULES` passes (ValueError: Docker could not parse it)."""
+    """Every rule of `course_utils.dockerfile_lint.RULES` passes (and Docker can parse the file)."""
     check = check_named("dockerfile_lint")
     if _read(root / "Dockerfile") is None:
         return check.failed("Dockerfile is missing.")
     try:
         findings = lint_dockerfile(root / "Dockerfile")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, DockerfileSyntaxError) as exc:
         return check.failed(f"The Dockerfile could not be read ({type(exc).__name__}: {exc}).")
     failed = [f for f in findings if not f.ok]
     if not (root / ".dockerignore").is_file():
