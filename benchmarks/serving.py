@@ -12,6 +12,7 @@ Writes benchmarks/results/serving.{md,json,png} (serving-quick.* with --quick) a
 the targets (MET/MISSED). Bounded: --quick about 2 minutes, the default about 7 minutes.
 
     .venv/bin/python benchmarks/serving.py [--quick] [--rounds 3] [--duration-s 5]
+    .venv/bin/python -m benchmarks.serving [--quick]    (the same, from the repository root)
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ import math
 import os
 import platform
 import resource
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -34,21 +33,18 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
-import psutil
 
-from course_utils import _ports, _proc
 from course_utils.bench import LoadResult, results_frame, run_open_loop, run_wrk
-from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.config import REFERENCE_SRC, get_settings
 from course_utils.errors import ServerStartError
-from course_utils.server import ServerProcess
+from course_utils.process import ProcessGroup
+from course_utils.server import ServerProcess, reference_threads_per_worker
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
-REFERENCE_SRC = PROJECT_ROOT / "solutions" / "capstone" / "src"
 RESULTS = HERE / "results"
 #: One short review (15 tokens with [CLS]/[SEP]): the text export.py times, sent by every client.
 TEXT = "The hotel staff were friendly and the room was spotless."
@@ -161,56 +157,11 @@ def median_raw(rounds: Sequence[Sequence[RawPoint]]) -> list[RawPoint]:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One contender: `start(plan)` returns a context manager whose `.url` is its base URL once ready."""
+    """One contender: `start(plan)` returns its (unstarted) `ServerProcess`, ready once started."""
 
     name: str
     description: str
-    start: Callable[[Plan], Any]
-
-
-class ScriptServer:
-    """`python SCRIPT --host H --port P ...` in its own process group, ready when `health_path` is 200.
-
-    For servers that are not an importable ASGI app (LitServe starts its workers in `LitServer.run()`),
-    so `course_utils.server.ServerProcess` (`python -m uvicorn`) cannot start them.
-    """
-
-    def __init__(
-        self, script: Path, args: Sequence[str], *, env: dict[str, str], start_timeout_s: float = 90
-    ):
-        self.script, self.args, self.env, self.start_timeout_s = script, list(args), env, start_timeout_s
-        self.log_path = Path(tempfile.mkdtemp(prefix="server-")) / "server.log"
-        self.port: int | None = None
-        self._proc: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Self:
-        port = _ports.free_port("127.0.0.1")
-        args = [sys.executable, str(self.script), "--host", "127.0.0.1", "--port", str(port), *self.args]
-        self._proc = _proc.spawn(args, log_path=self.log_path, env={**os.environ, **self.env})
-        deadline = time.monotonic() + self.start_timeout_s
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline and self._proc.poll() is None:
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        self.port = port
-                        return self
-                time.sleep(0.2)  # poll interval of the readiness wait
-        self.__exit__(None, None, None)
-        raise ServerStartError(
-            f"{self.script.name} did not answer 200 on /health within {self.start_timeout_s:.0f}s "
-            f"(exit code {self._proc.returncode}). Its output:\n{_proc.tail(self.log_path)}"
-        )
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ):
-        if self._proc is not None:
-            _proc.stop_process_group(self._proc, timeout_s=10.0)
-            self._proc = None
+    start: Callable[[Plan], ServerProcess]
 
 
 def _uvicorn_args(plan: Plan) -> list[str]:
@@ -240,14 +191,19 @@ def _reference(batch_size: int) -> Callable[[Plan], ServerProcess]:
     return start
 
 
-def _litserve(workers: int) -> Callable[[Plan], ScriptServer]:
-    def start(plan: Plan) -> ScriptServer:
+#: The reference's thread policy, asked from its own settings (run in its src folder, as uvicorn runs it).
+def _litserve(workers: int) -> Callable[[Plan], ServerProcess]:
+    def start(plan: Plan) -> ServerProcess:
         loop, http = HTTP_STACKS[plan.http_stack]
         args = ["--max-batch-size", str(plan.max_batch_size), "--batch-timeout-ms", str(plan.max_wait_ms)]
-        # The reference's thread policy (ORT_THREADS=0): the cores but one, shared among the model workers.
-        threads = plan.ort_threads or max(1, ((os.cpu_count() or 1) - 1) // workers)
+        threads = reference_threads_per_worker(workers, ort_threads=plan.ort_threads)
         args += ["--loop", loop, "--http", http, "--ort-threads", str(threads), "--workers", str(workers)]
-        return ScriptServer(APPS / "litserve_app.py", args, env={"MODEL_DIR": str(get_settings().model_dir)})
+        return ServerProcess(
+            command=[sys.executable, str(APPS / "litserve_app.py")],
+            extra_args=args,
+            env={"MODEL_DIR": str(get_settings().model_dir)},
+            start_timeout_s=90,
+        )
 
     return start
 
@@ -267,40 +223,6 @@ SERVERS = (
 )
 
 
-class ProcessGroup:
-    """The processes behind a listening port: pause/resume them (SIGSTOP/SIGCONT) and read their CPU time."""
-
-    def __init__(self, port: int) -> None:
-        pids = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid}
-        if not pids:
-            raise ServerStartError(f"No process listens on port {port}; cannot pause or measure it.")
-        self.pgid = os.getpgid(min(pids))
-
-    def processes(self) -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter():
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                if os.getpgid(proc.pid) == self.pgid:
-                    found.append(proc)
-        return found
-
-    def cpu_s(self) -> float:
-        total = 0.0
-        for proc in self.processes():
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
-        return total
-
-    def pause(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pgid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pgid, signal.SIGCONT)
-
-
 @dataclass
 class Running:
     spec: ServerSpec
@@ -316,9 +238,7 @@ def start_all(
     running = []
     for spec in specs:
         server = stack.enter_context(spec.start(plan))
-        url = server.url
-        group = ProcessGroup(int(url.rsplit(":", 1)[1]))
-        stack.callback(group.resume)  # runs before the server's stop: a stopped process ignores SIGTERM
+        url, group = server.url, server.group  # stopping a server resumes its group first
         answer = httpx.post(url + "/predict", json=BODY, timeout=30, trust_env=False).json()
         check = {"answer": answer, "label_ok": answer.get("label") == expected_label}
         if not check["label_ok"]:
@@ -719,7 +639,7 @@ def parse_plan(argv: Sequence[str] | None = None) -> tuple[Plan, Path, str]:
         type=int,
         default=0,
         help="ONNX Runtime threads per model worker of the reference and LitServe "
-        "(0 = (cores - 1) / workers, at least 1: the reference's default)",
+        "(0 = the reference's default, ServiceSettings.threads_per_worker())",
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from tqdm.auto import tqdm
 
-from course_utils import _proc
+from course_utils import process
 from course_utils._plots import figure_and_axes
 from course_utils.errors import CourseUtilsError, ToolNotInstalledError
 
@@ -510,7 +510,7 @@ def run_wrk(
         str(script),
         url,
     ]
-    output = _proc.run_bounded(args, timeout_s=seconds + 30, what="wrk")
+    output = process.run(args, timeout_s=seconds + 30, label="wrk")
     return parse_wrk_output(output, concurrency=concurrency)
 
 
@@ -626,6 +626,6 @@ def run_locust(
     args = [locust, "-f", f"{locustfile},{listener}", "--headless", "--host", url, "-u", str(users)]
     args += ["-r", str(spawn_rate), "-t", f"{seconds}s", "--csv", str(workdir / "run"), "--only-summary"]
     # locust exits 1 when some requests failed; its stats still hold.
-    _proc.run_bounded(args, timeout_s=seconds + 60, what="locust", ok_codes=(0, 1))
+    process.run(args, timeout_s=seconds + 60, label="locust", ok_codes=(0, 1))
     stats = (workdir / "run_stats.csv").read_text()
     return parse_locust_stats(stats, (workdir / "statuses.json").read_text(), concurrency=users)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.config import PROJECT_ROOT, REFERENCE_SRC, get_settings
 from course_utils.errors import CourseUtilsError
 from course_utils.gate import GateThresholds
 from course_utils.grading.cli import add_grade_commands
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     gate.set_defaults(run=_gate)
     serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
-    serve.add_argument("--app-dir", default=str(PROJECT_ROOT / "solutions" / "capstone" / "src"))
+    serve.add_argument("--app-dir", default=str(REFERENCE_SRC))
     serve.set_defaults(run=_serve)
     add_grade_commands(commands)
     args = parser.parse_args(argv)

@@ -11,10 +11,12 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PROJECT_ROOT", "Settings", "get_settings"]
+__all__ = ["PROJECT_ROOT", "REFERENCE_SRC", "Settings", "get_settings"]
 
 #: The repository root when course_utils is installed in editable mode (the course's normal setup).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The reference capstone's app folder (`uvicorn app:app --app-dir REFERENCE_SRC`), served by `make serve`.
+REFERENCE_SRC = PROJECT_ROOT / "solutions" / "capstone" / "src"
 
 
 class Settings(BaseSettings):

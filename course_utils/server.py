@@ -5,33 +5,32 @@ default, the real port read back from the socket), waits a bounded time for star
 the cause when the port is taken, the lifespan startup raises or the thread dies. A server started with
 `name=` replaces the running server of that name, so re-running a notebook cell never leaks the old one.
 
-`ServerProcess` runs `python -m uvicorn MODULE:APP --app-dir DIR` in its own process group and polls a
-health path; the grader uses it so that a submission cannot touch the grader's process.
+`ServerProcess` runs `python -m uvicorn MODULE:APP --app-dir DIR` (or any server command) through
+`course_utils.process.Process`: its own process group, a health path polled, a bounded stop. Tests and the
+benchmark use it so that a server cannot touch the caller's process.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import subprocess
+import shlex
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
-import httpx
 import uvicorn
 from uvicorn.importer import import_from_string
 
-from course_utils import _ports, _proc
-from course_utils.config import get_settings
+from course_utils import _ports
+from course_utils.config import REFERENCE_SRC, get_settings
 from course_utils.errors import ServerStartError, ServerStopError
+from course_utils.process import Process, ProcessGroup, StartStop, run
 
-__all__ = ["BackgroundServer", "ServerProcess", "running_servers", "stop_all"]
+__all__ = ["BackgroundServer", "ServerProcess", "reference_threads_per_worker", "running_servers", "stop_all"]
 
 _ASGIApp = Callable[..., Any]
 _REGISTRY: dict[str, BackgroundServer | ServerProcess] = {}
@@ -111,11 +110,12 @@ class _Server(uvicorn.Server):
         self._settled.set()
 
 
-class BackgroundServer:
+class BackgroundServer(StartStop):
     """A uvicorn server in a daemon thread: context manager, or `start()` / `stop()`.
 
     Options default to `course_utils.config.get_settings()` (host 127.0.0.1, timeouts).
 
+    >>> import httpx
     >>> from fastapi import FastAPI
     >>> app = FastAPI()
     >>> @app.get("/health")
@@ -270,23 +270,19 @@ class BackgroundServer:
                 "request: a request handler blocks. Make handlers return (timeouts) or restart the kernel."
             )
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
         return f"BackgroundServer(name={self.name!r}, {state})"
 
 
-class ServerProcess:
-    """`python -m uvicorn APP --app-dir DIR` in its own process group, ready once `health_path` answers 200.
+class ServerProcess(StartStop):
+    """A server in its own process group (`course_utils.process.Process`), ready once `health_path` is 200.
 
-    >>> import textwrap
+    Either an ASGI app, run as `python -m uvicorn APP --app-dir DIR`, or any `command` that takes
+    `--host H --port P` (LitServe's script: it starts its workers in `LitServer.run()`, so uvicorn cannot
+    import it). `env` is added to this process's environment.
+
+    >>> import httpx, textwrap
     >>> d = Path(tempfile.mkdtemp())
     >>> _ = (d / "app.py").write_text(textwrap.dedent('''
     ...     from fastapi import FastAPI
@@ -302,42 +298,46 @@ class ServerProcess:
 
     def __init__(
         self,
-        app: str,
+        app: str | None = None,
         *,
-        app_dir: Path | str,
+        app_dir: Path | str | None = None,
+        command: Sequence[str] | None = None,
         host: str | None = None,
         port: int = 0,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        inherit_env: bool = True,
         health_path: str = "/health",
         start_timeout_s: float | None = None,
         stop_timeout_s: float | None = None,
         log_path: Path | str | None = None,
-        python: str = sys.executable,
         extra_args: Sequence[str] = (),
-        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
+        if (app is None) == (command is None) or (app is not None and app_dir is None):
+            raise ValueError(
+                f"ServerProcess(app={app!r}, app_dir={app_dir!r}, command={command!r}): pass an app with its "
+                "folder (ServerProcess('app:app', app_dir='src')) or a command (command=[python, 'serve.py'])"
+            )
         settings = get_settings()
-        self.app = app
-        self.app_dir = Path(app_dir)
+        if command is None:
+            command = [sys.executable, "-m", "uvicorn", str(app), "--app-dir", str(app_dir)]
+            self.label = f"uvicorn {app} --app-dir {app_dir}"
+        else:
+            self.label = shlex.join(command)
+        self.command = list(command)
         self.host = host if host is not None else settings.host
         self.requested_port = port
         self.name = name
         self.env = dict(env or {})
-        self.inherit_env = inherit_env
         self.health_path = health_path
         self.start_timeout_s = start_timeout_s or settings.server_start_timeout_s
         self.stop_timeout_s = stop_timeout_s or settings.server_stop_timeout_s
         self.log_path = (
             Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="server-")) / "server.log"
         )
-        self.python = python
         self.extra_args = tuple(extra_args)
-        self.preexec_fn = preexec_fn
         self.port: int | None = None
         self.returncode: int | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -349,7 +349,14 @@ class ServerProcess:
     @property
     def running(self) -> bool:
         """True while the process runs after a successful `start()`."""
-        return self._proc is not None and self._proc.poll() is None and self.port is not None
+        return self.process is not None and self.process.running and self.port is not None
+
+    @property
+    def group(self) -> ProcessGroup:
+        """The server's process group (CPU time, pause/resume), e.g. to measure it under load."""
+        if self.process is None:
+            raise ServerStartError("The server process is not running. Call proc.start() first.")
+        return self.process.group
 
     def output(self) -> str:
         """Everything the process wrote to stdout/stderr so far."""
@@ -361,66 +368,51 @@ class ServerProcess:
             return self
         _register(self.name, self)
         port = self.requested_port or _ports.free_port(self.host)
-        args = [self.python, "-m", "uvicorn", self.app, "--app-dir", str(self.app_dir)]
-        args += ["--host", self.host, "--port", str(port), *self.extra_args]
-        env = self._child_env()
-        self._proc = proc = _proc.spawn(args, log_path=self.log_path, env=env, preexec_fn=self.preexec_fn)
+        args = [*self.command, "--host", self.host, "--port", str(port), *self.extra_args]
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = Process(
+            args, env=env, output=self.log_path, label=self.label, stop_timeout_s=self.stop_timeout_s
+        ).start()
         health_url = f"http://{self.host}:{port}{self.health_path}"
-        deadline = time.monotonic() + self.start_timeout_s
-        last = "no answer yet"
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                try:
-                    proc.wait(timeout=0.05)  # the poll interval, and notices an early exit at once
-                except subprocess.TimeoutExpired:
-                    pass
-                else:
-                    self._fail(f"exited with code {proc.returncode} before answering {health_url}")
-                try:
-                    status = client.get(health_url).status_code
-                except httpx.HTTPError as exc:
-                    last = f"{type(exc).__name__}"
-                    continue
-                if status == 200:
-                    self.port = port
-                    return self
-                last = f"HTTP {status}"
-        self._fail(f"did not answer 200 on {health_url} within {self.start_timeout_s:.1f}s (last: {last})")
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _child_env(self) -> dict[str, str] | None:
-        if self.inherit_env:
-            if not self.env:
-                return None
-            return {**os.environ, **self.env}
-        return dict(self.env)
-
-    def _fail(self, what: str) -> None:
-        self.stop()
-        output = _proc.tail(self.log_path, n_lines=30)
-        raise ServerStartError(
-            f"Server process `uvicorn {self.app} --app-dir {self.app_dir}` {what}. "
-            f"Fix the error in its output and start again; output ({self.log_path}):\n{output}"
-        )
+        try:
+            self.process.wait_ready(health_url, timeout_s=self.start_timeout_s)
+        except ServerStartError:
+            self.stop()
+            raise
+        self.port = port
+        return self
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after `stop_timeout_s`. Idempotent."""
-        proc = self._proc
-        if proc is None:
+        process = self.process
+        if process is None:
             return
-        self.returncode = _proc.stop_process_group(proc, timeout_s=self.stop_timeout_s)
-        self._proc = None
+        self.returncode = process.stop()
+        self.process = None
         self.port = None
         _unregister(self.name, self)
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
-        return f"ServerProcess({self.app!r}, name={self.name!r}, {state})"
+        return f"ServerProcess({self.label!r}, name={self.name!r}, {state})"
+
+
+_THREADS_QUERY = "from settings import ServiceSettings; print(ServiceSettings().threads_per_worker())"
+
+
+def reference_threads_per_worker(workers: int, *, ort_threads: int = 0, app_dir: Path = REFERENCE_SRC) -> int:
+    """ONNX Runtime threads per model worker, as the reference service's own settings choose them.
+
+    The policy lives in one place, `ServiceSettings.threads_per_worker()` of the reference capstone. The
+    benchmark and notebook 06 give LitServe the same number by asking it: the service is an app folder, not
+    an installed package, so the question runs in a subprocess started in that folder.
+    """
+    env = {**os.environ, "INFERENCE_WORKERS": str(workers), "ORT_THREADS": str(ort_threads)}
+    answer = run(
+        [sys.executable, "-c", _THREADS_QUERY],
+        cwd=app_dir,
+        env=env,
+        timeout_s=60,
+        label="ServiceSettings().threads_per_worker()",
+    )
+    return int(answer.strip().splitlines()[-1])

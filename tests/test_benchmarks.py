@@ -5,46 +5,28 @@ No timing assertions: timing belongs in `make bench` on a quiet machine, not in 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 
+from benchmarks import serving
 from course_utils.bench import LoadResult
-from course_utils.config import PROJECT_ROOT
-
-SERVING_PY = PROJECT_ROOT / "benchmarks" / "serving.py"
-
-
-@pytest.fixture(scope="module")
-def serving() -> Iterator[ModuleType]:
-    """benchmarks/serving.py imported as a module (benchmarks/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("serving_benchmark", SERVING_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
 
 
 def _result(latencies_ms: list[float], concurrency: int | None = None, bad: int = 0) -> LoadResult:
     return LoadResult.from_samples(
         latencies_ms,
         duration_s=1.0,
-        status_counts={"200": len(latencies_ms) - bad, "503": bad},
+        status_counts={200: len(latencies_ms) - bad, 503: bad},
         concurrency=concurrency,
     )
 
 
-def _synthetic_samples(serving: ModuleType) -> list[object]:
+def _synthetic_samples() -> list[object]:
     """Two rounds of every server at every load point; the reference is 10x the naive service."""
     speed = {
         "naive": 1.0,
@@ -64,12 +46,12 @@ def _synthetic_samples(serving: ModuleType) -> list[object]:
     return samples
 
 
-def _synthetic_raw(serving: ModuleType) -> list[object]:
+def _synthetic_raw() -> list[object]:
     return [serving.RawPoint(1, 1.0, 0.1), serving.RawPoint(16, 8.0, 0.8), serving.RawPoint(32, 20.0, 1.6)]
 
 
-def test_summarise_takes_medians_over_rounds_and_sums_errors(serving: ModuleType) -> None:
-    rows = serving.summarise(_synthetic_samples(serving))
+def test_summarise_takes_medians_over_rounds_and_sums_errors() -> None:
+    rows = serving.summarise(_synthetic_samples())
     assert len(rows) == 5 * (len(serving.LEVELS) + 1), "one row per (server, load)"
     naive32 = next(r for r in rows if r.server == "naive" and r.load == 32)
     assert naive32.rps == pytest.approx(20.5), "median of 20 and 21 requests in 1 s"
@@ -78,9 +60,9 @@ def test_summarise_takes_medians_over_rounds_and_sums_errors(serving: ModuleType
     assert next(r for r in rows if r.server == "naive" and r.load == serving.OPEN).load == "open"
 
 
-def test_targets_are_computed_from_the_rows(serving: ModuleType) -> None:
-    rows = serving.summarise(_synthetic_samples(serving))
-    targets = serving.evaluate_targets(rows, _synthetic_raw(serving))
+def test_targets_are_computed_from_the_rows() -> None:
+    rows = serving.summarise(_synthetic_samples())
+    targets = serving.evaluate_targets(rows, _synthetic_raw())
     # 10x naive, 1.25x the better LitServe with a lower p99, 200 req/s vs 2000 items/s, p50 1 ms <= 2.2 ms
     assert [t.met for t in targets] == [True, True, False, True]
     assert targets[0].value == pytest.approx(200.5 / 20.5)
@@ -90,18 +72,18 @@ def test_targets_are_computed_from_the_rows(serving: ModuleType) -> None:
     assert targets[3].threshold == pytest.approx(2.2), "2 x (1.0 ms inference + 0.1 ms tokenisation)"
 
 
-def test_targets_are_missed_not_crashing_when_a_server_is_absent(serving: ModuleType) -> None:
-    rows = [r for r in serving.summarise(_synthetic_samples(serving)) if not r.server.startswith("litserve")]
-    targets = serving.evaluate_targets(rows, _synthetic_raw(serving))
+def test_targets_are_missed_not_crashing_when_a_server_is_absent() -> None:
+    rows = [r for r in serving.summarise(_synthetic_samples()) if not r.server.startswith("litserve")]
+    targets = serving.evaluate_targets(rows, _synthetic_raw())
     assert math.isnan(targets[1].value) and not targets[1].met
 
 
-def test_writers_produce_markdown_json_and_png(serving: ModuleType, tmp_path: Path) -> None:
+def test_writers_produce_markdown_json_and_png(tmp_path: Path) -> None:
     plan = serving.QUICK
     machine = serving.describe_machine(plan)
     assert machine["cores"] and machine["python"]
     text, targets = serving.write_outputs(
-        tmp_path, "serving", _synthetic_samples(serving), _synthetic_raw(serving), machine, plan, {}
+        tmp_path, "serving", _synthetic_samples(), _synthetic_raw(), machine, plan, {}
     )
     assert "| reference batched | c=32 | 200.5 |" in text
     assert "MET" in text and "MISSED" in text
@@ -114,7 +96,7 @@ def test_writers_produce_markdown_json_and_png(serving: ModuleType, tmp_path: Pa
     assert len(targets) == 4
 
 
-def test_quick_plan_is_bounded(serving: ModuleType) -> None:
+def test_quick_plan_is_bounded() -> None:
     plan, _, stem = serving.parse_plan(["--quick"])
     assert plan.rounds == 1 and plan.duration_s <= 3 and stem == "serving-quick"
     plan, _, stem = serving.parse_plan([])
@@ -125,7 +107,7 @@ def test_quick_plan_is_bounded(serving: ModuleType) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["naive", "litserve", "litserve w=3"])
-def test_benchmark_apps_start_and_answer_a_prediction(serving: ModuleType, name: str) -> None:
+def test_benchmark_apps_start_and_answer_a_prediction(name: str) -> None:
     spec = next(s for s in serving.SERVERS if s.name == name)
     with spec.start(serving.QUICK) as server:
         response = httpx.post(server.url + "/predict", json=serving.BODY, timeout=30, trust_env=False)
@@ -138,7 +120,7 @@ def test_benchmark_apps_start_and_answer_a_prediction(serving: ModuleType, name:
         assert empty.status_code == 422, f"{name} must validate the body like the reference does"
 
 
-def test_litserve_gets_as_many_inference_workers_as_the_reference(serving: ModuleType) -> None:
+def test_litserve_gets_as_many_inference_workers_as_the_reference() -> None:
     """The LitServe contender with several workers must mirror the reference's default, not a stale copy."""
     text = (serving.REFERENCE_SRC / "settings.py").read_text()
     default = re.search(r"inference_workers: int = Field\(\s*default=(\d+)", text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 import threading
 import time
@@ -15,7 +17,13 @@ from fastapi import FastAPI
 
 from course_utils import _ports
 from course_utils.errors import ServerStartError
-from course_utils.server import BackgroundServer, ServerProcess, running_servers, stop_all
+from course_utils.server import (
+    BackgroundServer,
+    ServerProcess,
+    reference_threads_per_worker,
+    running_servers,
+    stop_all,
+)
 
 
 def test_start_query_stop_20_times_without_leaks(no_thread_leak: None, tiny_app: FastAPI) -> None:
@@ -152,12 +160,46 @@ def test_subprocess_killed_when_sigterm_is_ignored(tmp_path: Path) -> None:
     assert proc.returncode == -9
 
 
+def test_subprocess_server_runs_any_command_that_takes_host_and_port(app_dir: Path) -> None:
+    """A script server (LitServe's kind): the command gets --host/--port, then extra_args."""
+    script = app_dir / "serve.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import argparse, os, uvicorn
+            parser = argparse.ArgumentParser()
+            for option in ("--host", "--port", "--greeting"):
+                parser.add_argument(option)
+            args = parser.parse_args()
+            os.environ["GREETING"] = args.greeting
+            uvicorn.run("app:app", host=args.host, port=int(args.port), app_dir=os.path.dirname(__file__))
+            """
+        )
+    )
+    command = [sys.executable, str(script)]
+    with ServerProcess(command=command, extra_args=["--greeting", "hello"], start_timeout_s=20) as proc:
+        assert httpx.get(proc.url + "/health").json() == {"status": "ok", "greeting": "hello"}
+        assert proc.process is not None and proc.group.pgid == proc.process.pid
+    assert proc.returncode is not None
+    assert "serve.py" in repr(proc)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"app": "app:app"}, {"app": "app:app", "app_dir": ".", "command": ["python", "serve.py"]}],
+    ids=["nothing", "app-without-folder", "app-and-command"],
+)
+def test_subprocess_server_needs_an_app_with_its_folder_or_a_command(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"pass an app with its folder .* or a command"):
+        ServerProcess(**kwargs)  # type: ignore[arg-type]
+
+
 def test_docstring_examples_run() -> None:
     import doctest
 
-    from course_utils import _ports, _proc, server
+    from course_utils import _ports, process, server
 
-    for module in (server, _ports, _proc):
+    for module in (server, _ports, process):
         assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module.__name__
 
 
@@ -187,3 +229,11 @@ def test_bad_import_string_is_a_start_error(no_thread_leak: None) -> None:
     with pytest.raises(ServerStartError, match=r"could not load the app 'no_such_module_xyz:app'"):
         BackgroundServer("no_such_module_xyz:app", name="bad").start()
     assert "bad" not in running_servers()
+
+
+def test_reference_threads_come_from_the_reference_settings() -> None:
+    """The thread policy is asked from ServiceSettings.threads_per_worker, in the reference's own folder."""
+    assert reference_threads_per_worker(3, ort_threads=5) == 5, "ORT_THREADS set: used as is"
+    one, three = reference_threads_per_worker(1), reference_threads_per_worker(3)
+    assert 1 <= three <= one <= (os.cpu_count() or 1), (one, three)
+    assert reference_threads_per_worker(64) == 1, "never 0 threads, however many workers"

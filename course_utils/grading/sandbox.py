@@ -13,33 +13,29 @@ Every process of a run carries a marker in its environment, so the sweep also fi
 the process group (`setsid`, double fork); with a `SandboxUser` the sweep also kills every process of that
 uid, which catches a process that rewrote its environment too.
 
-Output (stdout and stderr, merged) is read through a pipe into a bounded buffer (head and tail kept), so a
+The process is a `course_utils.process.Process` (own session, bounded stop, HTTP readiness). Its output
+(stdout and stderr, merged) is read through a pipe into an `OutputCapture` (head and tail kept), so a
 submission that prints gigabytes neither fills the disk nor blocks: it is truncated in the report.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import resource
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
-import httpx
 import psutil
 
-from course_utils import _proc
+from course_utils.errors import ServerStopError
+from course_utils.process import OutputCapture, Process, StartStop
 
-__all__ = ["Limits", "OutputCapture", "SandboxUser", "SandboxedApp", "StartOutcome", "kill_processes_of"]
+__all__ = ["Limits", "SandboxUser", "SandboxedApp", "StartOutcome", "kill_processes_of"]
 
 _MARKER_VAR = "COURSE_GRADER_RUN"
 _MIB = 1024 * 1024
@@ -140,51 +136,6 @@ def _nproc_limit(extra: int) -> int | None:
     return mine + extra
 
 
-class OutputCapture:
-    """Reads a pipe in a thread and keeps the first `head_bytes` and the last `tail_bytes` of it."""
-
-    def __init__(self, stream: IO[bytes], *, head_bytes: int = _MIB, tail_bytes: int = 2 * _MIB) -> None:
-        self._stream = stream
-        self._head = bytearray()
-        self._tail: collections.deque[bytes] = collections.deque()
-        self._tail_size = 0
-        self._head_limit = head_bytes
-        self._tail_limit = tail_bytes
-        self._lock = threading.Lock()
-        self.total_bytes = 0
-        self._thread = threading.Thread(target=self._pump, name="grader-output", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        read = getattr(self._stream, "read1", self._stream.read)
-        with contextlib.suppress(OSError, ValueError):
-            while chunk := read(65536):
-                with self._lock:
-                    self.total_bytes += len(chunk)
-                    room = self._head_limit - len(self._head)
-                    if room > 0:
-                        self._head += chunk[:room]
-                        chunk = chunk[room:]
-                    if chunk:
-                        self._tail.append(chunk)
-                        self._tail_size += len(chunk)
-                        while self._tail_size - len(self._tail[0]) >= self._tail_limit:
-                            self._tail_size -= len(self._tail.popleft())
-
-    def text(self) -> str:
-        """Everything kept so far, with a marker where bytes were dropped."""
-        with self._lock:
-            head = bytes(self._head)
-            tail = b"".join(self._tail)
-            dropped = self.total_bytes - len(head) - len(tail)
-        middle = f"\n[... {dropped} bytes of output not kept ...]\n".encode() if dropped > 0 else b""
-        return (head + middle + tail).decode("utf-8", errors="replace")
-
-    def join(self, timeout_s: float) -> None:
-        """Wait for the end of the stream (all writers gone), at most `timeout_s`."""
-        self._thread.join(timeout_s)
-
-
 @dataclass(frozen=True, slots=True)
 class StartOutcome:
     """Whether the app answered HTTP on the grader's port, how long it took, and why not."""
@@ -194,7 +145,7 @@ class StartOutcome:
     detail: str
 
 
-class SandboxedApp:
+class SandboxedApp(StartStop):
     """`python -m uvicorn app:app --app-dir SRC --host 127.0.0.1 --port PORT` under `Limits`.
 
     Use as a context manager: leaving it kills the process group and every marked straggler (and, with a
@@ -220,37 +171,34 @@ class SandboxedApp:
         self.user = user
         self.marker = uuid.uuid4().hex
         self.env = {**env, _MARKER_VAR: self.marker}
+        self.app = app
         self.args = [python, "-m", "uvicorn", app, "--app-dir", str(app_dir)]
         self.args += ["--host", "127.0.0.1", "--port", str(port)]
         self.url = f"http://127.0.0.1:{port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._output: OutputCapture | None = None
+        self._process: Process | None = None
+        self._stopped = False
 
     def start(self) -> Self:
         """Spawn the process (returns at once; use `wait_until_answering`)."""
-        self._proc = subprocess.Popen(
+        self._process = Process(
             self.args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=self.env,
             cwd=self.cwd,
-            start_new_session=True,
+            env=self.env,
+            output=OutputCapture(),
+            label=f"uvicorn {self.app} --app-dir {self.app_dir}",
             preexec_fn=self.limits.preexec(own_user=self.user is not None),
             **(self.user.popen_kwargs() if self.user is not None else {}),
-        )
-        assert self._proc.stdout is not None
-        self._output = OutputCapture(self._proc.stdout)
+        ).start()
         return self
 
     def output(self) -> str:
         """The captured stdout+stderr so far (bounded)."""
-        return self._output.text() if self._output is not None else ""
+        return self._process.output() if self._process is not None else ""
 
     @property
     def exit_code(self) -> int | None:
         """The exit code once the main process ended, else None."""
-        return self._proc.poll() if self._proc is not None else None
+        return self._process.returncode if self._process is not None else None
 
     def wait_until_answering(self, timeout_s: float) -> StartOutcome:
         """Poll the port until any HTTP answer (any status) or a read timeout after connecting.
@@ -258,27 +206,17 @@ class SandboxedApp:
         Any answer counts: whether /health is *correct* is a separate check, and a server that accepts the
         connection but hangs in the handler has started too (its handlers are graded later).
         """
-        started = time.monotonic()
-        deadline = started + timeout_s
-        with httpx.Client(timeout=httpx.Timeout(1.0, connect=0.5), trust_env=False) as client:
-            while True:
-                code = self.exit_code
-                elapsed = time.monotonic() - started
-                if code is not None:
-                    return StartOutcome(
-                        False, elapsed, f"the process exited with code {code} after {elapsed:.1f}s"
-                    )
-                try:
-                    client.get(self.url + "/health")
-                except (httpx.ConnectError, httpx.ConnectTimeout):
-                    pass
-                except httpx.HTTPError:  # connected, then the handler hung or broke the protocol: it listens
-                    return StartOutcome(True, elapsed, f"accepted connections after {elapsed:.1f}s")
-                else:
-                    return StartOutcome(True, elapsed, f"answered HTTP after {elapsed:.1f}s")
-                if time.monotonic() >= deadline:
-                    return StartOutcome(False, timeout_s, self._why_silent(timeout_s))
-                time.sleep(0.1)  # poll interval of a readiness wait
+        if self._process is None:
+            raise RuntimeError("The app has not been started: use `with SandboxedApp(...) as app:`.")
+        found = self._process.probe_ready(self.url + "/health", status=None, timeout_s=timeout_s)
+        if found.exit_code is not None:
+            detail = f"the process exited with code {found.exit_code} after {found.seconds:.1f}s"
+            return StartOutcome(False, found.seconds, detail)
+        if not found.ready:
+            return StartOutcome(False, timeout_s, self._why_silent(timeout_s))
+        if found.response is None:  # connected, then the handler hung or broke the protocol: it listens
+            return StartOutcome(True, found.seconds, f"accepted connections after {found.seconds:.1f}s")
+        return StartOutcome(True, found.seconds, f"answered HTTP after {found.seconds:.1f}s")
 
     def _why_silent(self, timeout_s: float) -> str:
         ports = sorted(self.listening_ports() - {self.port})
@@ -314,11 +252,11 @@ class SandboxedApp:
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Kill the process group, then any marked process that escaped it; idempotent."""
-        proc = self._proc
-        if proc is None:
+        process = self._process
+        if process is None or self._stopped:
             return
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            _proc.stop_process_group(proc, timeout_s=timeout_s)
+        with contextlib.suppress(ServerStopError):
+            process.terminate_group(timeout_s)
         for _ in range(3):  # a fork loop may spawn while we kill: sweep until nothing is left
             stragglers = self._processes()
             if not stragglers:
@@ -329,16 +267,5 @@ class SandboxedApp:
             psutil.wait_procs(stragglers, timeout=1.0)
         if self.user is not None:  # also what rewrote its environment (and so lost the marker)
             kill_processes_of(self.user.uid)
-        if self._output is not None:
-            self._output.join(timeout_s)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        self._proc = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        process.close_output(timeout_s)  # every writer is gone now, so the capture reaches the end
+        self._stopped = True  # the output stays readable

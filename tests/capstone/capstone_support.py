@@ -1,5 +1,7 @@
 """Helpers shared by the capstone tests: paths, a real uvicorn subprocess, and event-loop utilities.
 
+`free_port` is the library's (`course_utils._ports`), re-exported for the reliability tests.
+
 The reference service's modules live in `solutions/capstone/src` and import each other by plain name
 (uvicorn runs it with `--app-dir src`), so importing this module puts that folder on sys.path.
 """
@@ -7,10 +9,6 @@ The reference service's modules live in `solutions/capstone/src` and import each
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from course_utils._ports import free_port as free_port  # re-exported: tests/reliability use it
 from course_utils.config import PROJECT_ROOT
+from course_utils.server import ServerProcess
 
 SOLUTION_DIR = PROJECT_ROOT / "solutions" / "capstone"
 SOLUTION_SRC = SOLUTION_DIR / "src"
@@ -31,64 +31,42 @@ if str(SOLUTION_SRC) not in sys.path:
     sys.path.insert(0, str(SOLUTION_SRC))
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (uvicorn's command line needs a number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class UvicornProcess:
-    """`python -m uvicorn app:app --app-dir <src>` on 127.0.0.1 in a subprocess, its output in a file."""
+    """The service under test as the library runs servers: `course_utils.server.ServerProcess`
+    (`python -m uvicorn app:app --app-dir SRC`, own process group, output in `log_path`, bounded stop),
+    started and answering /health once constructed, with the accessors the tests read it by."""
 
     def __init__(self, src_dir: Path, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        command = [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(src_dir)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            command,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.server = ServerProcess(
+            "app:app",
+            app_dir=src_dir,
+            env={"PYTHONUNBUFFERED": "1", **env},
+            log_path=log_path,
+            start_timeout_s=START_TIMEOUT_S,
+            stop_timeout_s=STOP_TIMEOUT_S,
+        ).start()
+        assert self.server.process is not None and self.server.port is not None
+        self.port = self.server.port
+        self.base_url = self.server.url
+        self.process = self.server.process.popen  # tests send it signals and wait for its exit code
+        self._runner = self.server.process
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.server.output()
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def wait_until(self, path: str, status: int = 200, timeout_s: float = START_TIMEOUT_S) -> httpx.Response:
-        """Poll `path` until it answers `status`; fail with the server's output if it dies or times out."""
-        deadline = time.monotonic() + timeout_s
-        last: object = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.output()}", pytrace=False)
-            try:
-                response = httpx.get(self.url(path), timeout=2.0)
-                if response.status_code == status:
-                    return response
-                last = (response.status_code, response.text)
-            except httpx.TransportError as exc:
-                last = exc
-            time.sleep(0.05)
-        pytest.fail(f"{path} did not answer {status} within {timeout_s}s (last: {last!r}):\n{self.output()}")
+        """Poll `path` until it answers `status`; ServerStartError with the server's output if it dies or
+        times out."""
+        return self._runner.wait_ready(self.url(path), status=status, timeout_s=timeout_s)
 
-    def terminate(self) -> int:
-        """SIGTERM, a bounded wait, then SIGKILL; returns the exit code (negative: killed by that signal)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT_S)
-        self._log.close()
-        return self.process.returncode
+    def terminate(self) -> int | None:
+        """SIGTERM the group, a bounded wait, then SIGKILL; the exit code (negative: the killing signal)."""
+        self.server.stop()
+        return self.server.returncode
 
 
 def wait_ready(client: Any, timeout_s: float = START_TIMEOUT_S) -> None:
