@@ -40,7 +40,6 @@ import math
 import random
 import sys
 import time
-from contextlib import ExitStack
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,15 +54,14 @@ from tqdm.auto import tqdm
 
 # %%
 from course_utils.bench import results_frame, run_closed_loop, run_open_loop
-from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.config import PROJECT_ROOT, REFERENCE_SRC, get_settings
 from course_utils.data import load_out_of_domain, load_sentiment
 from course_utils.drift import DriftReport, psi
 from course_utils.server import ServerProcess, running_servers, stop_all
 
 settings = get_settings()
-CAPSTONE_SRC = PROJECT_ROOT / "solutions" / "capstone" / "src"
+CAPSTONE_SRC = REFERENCE_SRC  # the reference capstone: its batcher (section 2) and its service
 REQUEST = {"text": "The hotel staff were friendly and the room was spotless."}
-script_servers = ExitStack()  # servers started as scripts (LitServe, section 8): the clean-up cell closes it
 print(f"fast mode: {settings.fast}; model: {settings.model_dir}")
 
 
@@ -90,7 +88,7 @@ def start_service(name, **env):
 
 # %%
 def module_from_file(name, path):
-    """Import a .py file that is not part of an installed package (the capstone, the benchmark)."""
+    """Import a .py file that is not part of an installed package (here, a module of the capstone)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up here
@@ -651,25 +649,23 @@ print("running:", sorted(running_servers()))
 
 # %% [markdown]
 # The LitServe service is one file, `benchmarks/apps/litserve_app.py`: the app `make bench` measures, so
-# the benchmark's numbers below are about this very code. We also load the benchmark's module for two of
-# its tools: `ScriptServer` starts a script as a server process (LitServe starts its worker processes from
-# `LitServer.run()`, so it is not an app `ServerProcess` could hand to uvicorn) and `ProcessGroup` finds
-# the processes behind a port.
+# the benchmark's numbers below are about this very code. It is a script, not an ASGI app (LitServe starts
+# its worker processes from `LitServer.run()`), and `ServerProcess` runs any command that takes `--host` and
+# `--port`, so it starts LitServe as it starts the reference.
 
 # %%
 import ast
 import importlib.metadata
 import json
-import os
 
 from IPython.display import Markdown
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from course_utils.bench import ToolNotInstalledError, run_wrk
+from course_utils.server import reference_threads_per_worker
 
-serving = module_from_file("serving_benchmark", PROJECT_ROOT / "benchmarks" / "serving.py")
-LITSERVE_APP = serving.APPS / "litserve_app.py"
+LITSERVE_APP = PROJECT_ROOT / "benchmarks" / "apps" / "litserve_app.py"
 SNAPSHOT = PROJECT_ROOT / "benchmarks" / "snapshot" / "serving.json"
 
 
@@ -698,17 +694,19 @@ show_definitions(LITSERVE_APP, "main")
 # %% [markdown]
 # Both services start now, each in its own process group. The reference runs the INT8 model with its JSON
 # request log on (`LOG_LEVEL=INFO`), as in the benchmark; LitServe with the benchmark's settings: batches of
-# up to 16, a 2 ms window, and the reference's ONNX thread policy (every core but one). LitServe takes a few
-# seconds longer: its worker is a freshly spawned Python process that imports the app again.
+# up to 16, a 2 ms window, and the reference's ONNX thread policy for one model worker, asked from the
+# reference's own settings (`reference_threads_per_worker`), so the policy is written in one place. LitServe
+# takes a few seconds longer: its worker is a freshly spawned Python process that imports the app again.
+# Each server has a `name`, so a re-run replaces the old one and `stop_all()` stops both.
 
 # %%
-script_servers.close()  # a re-run stops the previous LitServe first
-ort_threads = str(max(1, (os.cpu_count() or 1) - 1))  # the reference's thread policy for one worker
+ort_threads = str(reference_threads_per_worker(1))
 litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", ort_threads]
 starters = {
     "reference": lambda: start_service("nb06-reference", BACKEND="onnx-int8", LOG_LEVEL="INFO"),
-    "litserve": lambda: script_servers.enter_context(
-        serving.ScriptServer(LITSERVE_APP, litserve_args, env={"MODEL_DIR": str(settings.model_dir)})),
+    "litserve": lambda: ServerProcess(command=[sys.executable, str(LITSERVE_APP)], extra_args=litserve_args,
+                                      env={"MODEL_DIR": str(settings.model_dir)}, name="nb06-litserve",
+                                      start_timeout_s=90).start(),
 }
 contenders = {name: start() for name, start in tqdm(starters.items(), desc="starting")}
 pd.DataFrame({name: {"url": server.url, "GET /health": requests.get(f"{server.url}/health", timeout=5).status_code}
@@ -901,9 +899,9 @@ pd.DataFrame({name: probe(server.url) for name, server in contenders.items()})
 # the server really costs; RSS summed counts shared pages once per process.
 
 # %%
-def footprint(url, idle_s=1.0):
-    """Processes behind `url`, their memory (MB), their CPU when idle (cores) and whether PyTorch is loaded."""
-    group = serving.ProcessGroup(int(url.rsplit(":", 1)[1]))
+def footprint(server, idle_s=1.0):
+    """The server's processes, their memory (MB), their CPU when idle (cores) and whether PyTorch is loaded."""
+    group = server.group
     processes, cpu_before = group.processes(), group.cpu_s()
     time.sleep(idle_s)  # the measurement window: nobody sends requests
     memory = [p.memory_full_info() for p in processes]
@@ -912,7 +910,7 @@ def footprint(url, idle_s=1.0):
             "idle CPU (cores)": round((group.cpu_s() - cpu_before) / idle_s, 3),
             "PyTorch loaded": any("libtorch" in m.path for p in processes for m in p.memory_maps())}
 
-pd.DataFrame({name: footprint(server.url) for name, server in tqdm(contenders.items(), desc="footprint")})
+pd.DataFrame({name: footprint(server) for name, server in tqdm(contenders.items(), desc="footprint")})
 
 
 # %% [markdown]
@@ -1038,7 +1036,7 @@ pd.DataFrame({f"p99 ≤ {slo} ms": {f"c={load}" if load != "open" else "open loo
 
 # %%
 contenders["reference"].stop()
-script_servers.close()  # stops LitServe: its whole process group
+contenders["litserve"].stop()  # its whole process group: the API server and the worker
 print("running:", sorted(running_servers()))
 
 # %% [markdown]
@@ -1061,5 +1059,4 @@ print("running:", sorted(running_servers()))
 
 # %%
 stop_all()
-script_servers.close()  # LitServe (section 8) is not a named server
 print("servers still running:", sorted(running_servers()))

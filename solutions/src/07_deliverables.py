@@ -228,15 +228,15 @@ pd.DataFrame(rows).set_index("file").style.set_caption(caption).format(precision
 # service needs at run time. Package names compare after PEP 503 normalisation.
 
 # %%
-#: name==version, with optional [extras] and ; environment markers (the same rule as the capstone grader's).
-PIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]+\])?\s*==\s*[A-Za-z0-9][A-Za-z0-9.+!_-]*\s*(;.*)?$")
+#: The grader's pin rule, read as pip reads a requirements file: `parse_pin(line)` is the exact pin on a
+#: line (name==version, extras and ; environment markers allowed) or None; `requirement_name(line)` is the
+#: PEP 503 name of any requirement line; `normalise(name)` is PEP 503 normalisation.
+from course_utils.pins import normalise, parse_pin, requirement_name
+
 #: What the service imports when it runs; their own dependencies must be pinned too.
 RUNTIME_PACKAGES = ("fastapi", "uvicorn", "pydantic-settings", "prometheus-client", "onnxruntime", "tokenizers", "numpy")
 
-
-def normalise(name):
-    """PEP 503: Prometheus_Client, prometheus-client and prometheus.client are the same package."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+print(parse_pin("Prometheus_Client==0.26.0"), parse_pin("numpy>=2"), requirement_name("numpy>=2"))
 
 
 # %% [markdown]
@@ -245,10 +245,11 @@ def normalise(name):
 #
 # - no `requirements.txt` → `(False, fix)` where `fix` mentions `requirements.txt`;
 # - ignore blank lines, comment lines (starting with `#`) and trailing comments (text after ` #`);
-# - every remaining line must match `PIN_RE`: name each line that does not in `fix`;
-# - every package of `RUNTIME_PACKAGES` must be listed (compare `normalise`d names; the name is the line up
-#   to the first space, `[`, `=`, `<`, `>`, `~`, `!`, `;` or `@`): name each missing one in `fix`, ideally
-#   with the version installed here (`importlib.metadata.version(package)`).
+# - every remaining line must be an exact pin (`parse_pin(line)` is not None): name each line that is not
+#   in `fix`;
+# - every package of `RUNTIME_PACKAGES` must be listed, pinned or not (compare `requirement_name(line)` with
+#   the `normalise`d package name): name each missing one in `fix`, ideally with the version installed here
+#   (`importlib.metadata.version(package)`).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2-requirements", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_requirements(capstone_dir):
@@ -259,8 +260,8 @@ def check_requirements(capstone_dir):
         return False, "create requirements.txt with one name==version line per package"
     lines = [line.split(" #")[0].strip() for line in path.read_text().splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
-    names = {normalise(re.split(r"[\s\[=<>~!;@]", line)[0]) for line in lines}
-    problems = [f"pin {line!r} as name==version" for line in lines if not PIN_RE.match(line)]
+    names = {requirement_name(line) for line in lines}
+    problems = [f"pin {line!r} as name==version" for line in lines if parse_pin(line) is None]
     problems += [f"add {pkg}=={importlib.metadata.version(pkg)}" for pkg in RUNTIME_PACKAGES
                  if normalise(pkg) not in names]
     return not problems, "; ".join(problems)
