@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from course_utils import _ports, docker_tools
+from course_utils import docker_tools, ports
 from course_utils.config import PROJECT_ROOT, get_settings
 
 CAPSTONE = PROJECT_ROOT / "solutions" / "capstone"
@@ -40,7 +40,7 @@ def build(base_image: str) -> docker_tools.BuildResult:
 
 def time_to_ready() -> float:
     """Seconds from `docker run` until /ready is 200, on a free port; checks one prediction too."""
-    port = _ports.free_port()
+    port = ports.free_port()
     started = time.perf_counter()
     with docker_tools.run_container(
         TAG,

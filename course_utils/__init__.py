@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from course_utils.bench import LoadResult, run_closed_loop, run_open_loop, sweep_concurrency
 from course_utils.config import Settings, get_settings
-from course_utils.docker_tools import build_image, docker_status, lint_dockerfile, run_container
+from course_utils.docker_tools import build_image, docker_status, run_container
+from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.drift import DriftReport, ks, psi
 from course_utils.errors import (
     ContainerStartError,

@@ -1,8 +1,8 @@
-"""Docker for the course: daemon status, build with streamed progress, run until healthy, Dockerfile lint.
+"""Docker for the course: daemon status, build with streamed progress, run until healthy.
 
 Everything goes through the Docker SDK (`docker` package). Builds and containers use host networking by
 default (`network_mode="host"`): the course machines reach no registry and tests talk to 127.0.0.1 only.
-`lint_dockerfile` (needs no daemon) lives in `course_utils.dockerfile_lint` and is re-exported here.
+The Dockerfile linter (it needs no daemon) is `course_utils.dockerfile_lint`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from tqdm.auto import tqdm
 
-from course_utils.dockerfile_lint import LintFinding, lint_dockerfile
 from course_utils.errors import (
     ContainerStartError,
     DockerBuildError,
@@ -34,14 +33,12 @@ from course_utils.errors import (
 __all__ = [
     "BuildResult",
     "DockerStatus",
-    "LintFinding",
     "RunningContainer",
     "build_image",
     "docker_client",
     "docker_status",
     "image_size_mb",
     "image_user",
-    "lint_dockerfile",
     "parse_build_events",
     "run_container",
 ]

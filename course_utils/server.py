@@ -25,7 +25,7 @@ from typing import Any, Self
 import uvicorn
 from uvicorn.importer import import_from_string
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.config import REFERENCE_SRC, get_settings
 from course_utils.errors import ServerStartError, ServerStopError
 from course_utils.process import Process, ProcessGroup, StartStop, run
@@ -173,7 +173,7 @@ class BackgroundServer(StartStop):
             return self
         _register(self.name, self)
         try:
-            sock = _ports.bind_socket(self.host, self.requested_port)
+            sock = ports.bind_socket(self.host, self.requested_port)
         except OSError as exc:
             _unregister(self.name, self)
             why = "the port is in use" if exc.errno == errno.EADDRINUSE else str(exc)
@@ -367,7 +367,7 @@ class ServerProcess(StartStop):
         if self.running:
             return self
         _register(self.name, self)
-        port = self.requested_port or _ports.free_port(self.host)
+        port = self.requested_port or ports.free_port(self.host)
         args = [*self.command, "--host", self.host, "--port", str(port), *self.extra_args]
         env = {**os.environ, **self.env} if self.env else None
         self.process = Process(

@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,11 +20,8 @@ from jupytext.config import load_jupytext_config
 from jupytext.paired_paths import paired_paths
 
 from course_utils.config import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "tools"))
-
-import build_notebooks  # lives in tools/, added to the path above
-from build_notebooks import NotebookSourceError, cell_ids, read_source
+from tools import build_notebooks  # the repository root is on sys.path (pytest's `pythonpath`)
+from tools.build_notebooks import NotebookSourceError, cell_ids, read_source
 
 #: A notebook with an intro totals line and three exercises, the first 2 points, the second 3.
 NAME = "02_minimal_api"

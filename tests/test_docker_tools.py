@@ -18,9 +18,10 @@ import docker
 import httpx
 import pytest
 
-from course_utils import _ports, docker_tools
+from course_utils import docker_tools, ports
 from course_utils.config import get_settings
-from course_utils.docker_tools import lint_dockerfile, parse_build_events
+from course_utils.docker_tools import parse_build_events
+from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import ContainerStartError, DockerBuildError, DockerUnavailableError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,7 @@ def test_build_run_healthy_user_and_size(
     size = docker_tools.image_size_mb(tag, client=client)
     assert 50 < size < 1000
 
-    port = _ports.free_port()
+    port = ports.free_port()
     with docker_tools.run_container(
         tag,
         env={"PORT": str(port)},
@@ -261,7 +262,7 @@ def test_capstone_image_builds_runs_and_predicts(
     # With host networking the container shares the machine's ports: the image's uvicorn reads its port
     # from UVICORN_PORT (CMD and HEALTHCHECK alike), so give it a free one.
     assert "UVICORN_PORT" in (context / "Dockerfile").read_text()
-    port = _ports.free_port()
+    port = ports.free_port()
     env = {"UVICORN_PORT": str(port)}
     with docker_tools.run_container(
         tag,

@@ -23,10 +23,7 @@ import nbformat
 import pytest
 
 from course_utils.config import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "tools"))
-
-import build_notebooks  # lives in tools/, added to the path above
+from tools import build_notebooks  # the repository root is on sys.path (pytest's `pythonpath`)
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("*.ipynb"))
 RELEASE = PROJECT_ROOT / "notebooks"

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.errors import CourseUtilsError, ServerStartError
 from course_utils.process import OutputCapture, Process, ProcessGroup, run
 
@@ -68,7 +68,7 @@ def _group_is_gone(pgid: int) -> bool:
 
 
 def test_start_ready_stop_leaves_no_process_behind(server_script: Path) -> None:
-    port = _ports.free_port()
+    port = ports.free_port()
     with _server(server_script, port, CHILD="1", STARTUP_S="0.3") as proc:
         response = proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
         assert response.status_code == 200 and response.text == "ok"
@@ -77,7 +77,7 @@ def test_start_ready_stop_leaves_no_process_behind(server_script: Path) -> None:
         assert len(proc.group.processes()) == 2, "the server and its forked child"
     assert proc.returncode == -signal.SIGTERM
     assert _group_is_gone(pgid), "a process of the group outlived stop()"
-    assert _ports.port_is_free("127.0.0.1", port)
+    assert ports.port_is_free("127.0.0.1", port)
     assert "loading the model" in proc.output(), "the output is kept after the stop"
 
 
@@ -87,7 +87,7 @@ def test_early_exit_fails_fast_with_the_output(tmp_path: Path) -> None:
     proc = Process([sys.executable, str(script)], label="broken app").start()
     started = time.monotonic()
     with pytest.raises(ServerStartError) as info:
-        proc.wait_ready(f"http://127.0.0.1:{_ports.free_port()}/health", timeout_s=30)
+        proc.wait_ready(f"http://127.0.0.1:{ports.free_port()}/health", timeout_s=30)
     assert time.monotonic() - started < 10, "an exit must end the wait at once, not at the timeout"
     message = str(info.value)
     assert "`broken app` exited with code 1 before answering 200" in message
@@ -95,7 +95,7 @@ def test_early_exit_fails_fast_with_the_output(tmp_path: Path) -> None:
 
 
 def test_wrong_status_times_out_with_the_last_answer(server_script: Path) -> None:
-    port = _ports.free_port()
+    port = ports.free_port()
     proc = _server(server_script, port, STATUS="503").start()
     with pytest.raises(ServerStartError, match=r"did not answer 200 .* within 1\.0s \(last: HTTP 503\)"):
         proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=1.0)
@@ -104,7 +104,7 @@ def test_wrong_status_times_out_with_the_last_answer(server_script: Path) -> Non
 
 
 def test_probe_ready_reports_instead_of_raising(server_script: Path) -> None:
-    port = _ports.free_port()
+    port = ports.free_port()
     with _server(server_script, port, STATUS="503") as proc:
         found = proc.probe_ready(f"http://127.0.0.1:{port}/health", status=None, timeout_s=20)
         assert found.ready and found.exit_code is None
@@ -113,7 +113,7 @@ def test_probe_ready_reports_instead_of_raising(server_script: Path) -> None:
 
 
 def test_sigterm_ignored_is_killed_within_the_bound(server_script: Path) -> None:
-    port = _ports.free_port()
+    port = ports.free_port()
     proc = _server(server_script, port, IGNORE_TERM="1", CHILD="1").start()
     proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
     started = time.monotonic()
@@ -125,7 +125,7 @@ def test_sigterm_ignored_is_killed_within_the_bound(server_script: Path) -> None
 
 
 def test_a_paused_group_still_stops_on_sigterm(server_script: Path) -> None:
-    port = _ports.free_port()
+    port = ports.free_port()
     proc = _server(server_script, port).start()
     proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
     proc.group.pause()
@@ -194,6 +194,6 @@ def test_misuse_fails_with_the_fix() -> None:
 
 def test_probe_does_not_use_proxies(server_script: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy that refuses: must not be asked
-    port = _ports.free_port()
+    port = ports.free_port()
     with _server(server_script, port) as proc:
         assert proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20).status_code == 200

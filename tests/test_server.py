@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.errors import ServerStartError
 from course_utils.server import (
     BackgroundServer,
@@ -37,11 +37,11 @@ def test_start_query_stop_20_times_without_leaks(no_thread_leak: None, tiny_app:
             assert httpx.get(srv.url + "/health", timeout=5).json() == {"status": "ok"}
         assert not srv.running
         assert set(threading.enumerate()) == before, "a server thread outlived stop()"
-        assert _ports.port_is_free("127.0.0.1", port), f"port {port} still taken after stop()"
+        assert ports.port_is_free("127.0.0.1", port), f"port {port} still taken after stop()"
 
 
 def test_port_already_taken_fails_fast(tiny_app: FastAPI) -> None:
-    sock = _ports.bind_socket("127.0.0.1", 0)
+    sock = ports.bind_socket("127.0.0.1", 0)
     try:
         port = sock.getsockname()[1]
         t0 = time.perf_counter()
@@ -86,7 +86,7 @@ def test_same_name_replaces_the_previous_server(no_thread_leak: None, tiny_app: 
         assert not first.running
         assert running_servers() == {"cell-3": second}
         assert httpx.get(second.url + "/health").status_code == 200
-        assert old_port is not None and _ports.port_is_free("127.0.0.1", old_port)
+        assert old_port is not None and ports.port_is_free("127.0.0.1", old_port)
     finally:
         stop_all()
     assert running_servers() == {}
@@ -138,7 +138,7 @@ def test_subprocess_server_passes_env_and_stops(app_dir: Path) -> None:
         assert body == {"status": "ok", "greeting": "hi"}
         port = proc.port
     assert proc.returncode is not None
-    assert port is not None and _ports.port_is_free("127.0.0.1", port)
+    assert port is not None and ports.port_is_free("127.0.0.1", port)
 
 
 def test_subprocess_failure_quotes_its_output(app_dir: Path) -> None:
@@ -197,9 +197,9 @@ def test_subprocess_server_needs_an_app_with_its_folder_or_a_command(kwargs: dic
 def test_docstring_examples_run() -> None:
     import doctest
 
-    from course_utils import _ports, process, server
+    from course_utils import ports, process, server
 
-    for module in (server, _ports, process):
+    for module in (server, ports, process):
         assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module.__name__
 
 

@@ -3,7 +3,7 @@
 Why after the build: the contract test imports the app in-process, so it cannot see what only the image
 can get wrong: a file left out of the image, a wrong CMD, a server on another port, a model the image's
 user cannot read. This runs the image as production would and stops the pipeline before a broken image is
-deployed. Standard library and the docker command only, so it runs in any CI job.
+deployed. It needs the docker command and the course library, which `make setup` installs in every job.
 
     python tests/smoke.py IMAGE [--network bridge|host] [--port 0] [--container-port 8000] [--timeout-s 180]
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ import urllib.request
 import uuid
 from typing import Any
 
+from course_utils.ports import free_port
+
 DOCKER_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
@@ -34,13 +35,6 @@ LOG_TAIL_LINES = 40
 
 class SmokeError(Exception):
     """A smoke check failed; the message says what was expected and what came back."""
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago (docker needs a number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def docker(docker_cmd: str, *args: str) -> subprocess.CompletedProcess[str]:

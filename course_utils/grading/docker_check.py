@@ -18,7 +18,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.errors import CourseUtilsError
 from course_utils.grading.rubric import CheckResult, check_named
 
@@ -67,7 +67,7 @@ def check_docker(
     port = _exposed_port(root / "Dockerfile")
     tag = f"grader-{re.sub(r'[^a-z0-9]+', '-', root.name.lower())[:40]}:{uuid.uuid4().hex[:8]}"
     with _LOCK:
-        if not _ports.port_is_free("127.0.0.1", port):
+        if not ports.port_is_free("127.0.0.1", port):
             return check.skipped(
                 f"Ungraded: port {port} (EXPOSE) is busy on the grading machine; no points given or taken."
             )

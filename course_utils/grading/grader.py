@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.config import get_settings
 from course_utils.errors import CourseUtilsError
 from course_utils.grading import contract, static_checks
@@ -222,7 +222,7 @@ def _sandboxed_app(root: Path, space: Workspace, model_dir: Path, options: Grade
     """The submission's app in `space` (as its sandbox user, if any) with MODEL_DIR=`model_dir`."""
     return SandboxedApp(
         space.app_dir,
-        port=_ports.free_port(),
+        port=ports.free_port(),
         env=_child_env(model_dir, space.home, options.python, root),
         cwd=space.cwd,
         limits=options.limits,

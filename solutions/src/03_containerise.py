@@ -32,7 +32,6 @@
 # %%
 import importlib.metadata
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -43,7 +42,9 @@ from IPython.display import display
 from course_utils.config import get_settings
 from course_utils.data import DATA_DIR
 from course_utils.docker_tools import (build_image, docker_client, docker_status, image_size_mb,
-                                       image_user, lint_dockerfile, run_container)
+                                       image_user, run_container)
+from course_utils.dockerfile_lint import lint_dockerfile
+from course_utils.ports import free_port
 
 # %% [markdown]
 # Is there a Docker daemon? `docker_status()` never raises: it says what it found and how to fix it.
@@ -302,9 +303,7 @@ if status.ok:
 # %%
 container = None
 if status.ok:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     container = run_container(TAG, env={"UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port)},
                               health_url=f"{url}/health", timeout_s=60)

@@ -55,7 +55,7 @@ pd.set_option("display.max_colwidth", 240)  # the "what to fix" column holds who
 
 # %%
 from course_utils.config import PROJECT_ROOT, get_settings
-from course_utils.docker_tools import lint_dockerfile
+from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import CourseUtilsError, ModelIntegrityError
 from course_utils.grading import GradeOptions, grade, nbgrader_score
 from course_utils.model import load_model_card, verify_model_dir

@@ -1,6 +1,6 @@
 """Helpers shared by the capstone tests: paths, a real uvicorn subprocess, and event-loop utilities.
 
-`free_port` is the library's (`course_utils._ports`), re-exported for the reliability tests.
+`free_port` is the library's (`course_utils.ports`), re-exported for the reliability tests.
 
 The reference service's modules live in `solutions/capstone/src` and import each other by plain name
 (uvicorn runs it with `--app-dir src`), so importing this module puts that folder on sys.path.
@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from course_utils._ports import free_port as free_port  # re-exported: tests/reliability use it
 from course_utils.config import PROJECT_ROOT
+from course_utils.ports import free_port as free_port  # re-exported: tests/reliability use it
 from course_utils.server import ServerProcess
 
 SOLUTION_DIR = PROJECT_ROOT / "solutions" / "capstone"

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from submissions import MINI_APP, patched, write_submission
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.grading import GradeOptions, GradeReport, grade_all
 
 _IMPORTS = "from pydantic import BaseModel, field_validator\n"
@@ -29,7 +29,7 @@ def _at_import(code: str) -> str:
 @pytest.fixture(scope="module")
 def busy_port() -> Iterator[int]:
     """A port another process (this test) already listens on."""
-    sock = _ports.bind_socket("127.0.0.1", 0)
+    sock = ports.bind_socket("127.0.0.1", 0)
     try:
         yield sock.getsockname()[1]
     finally:
@@ -44,7 +44,7 @@ def hostile_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def hostile(hostile_root: Path, fast_options: GradeOptions, busy_port: int) -> dict[str, GradeReport]:
     root = hostile_root
-    fixed_free_port = _ports.free_port()
+    fixed_free_port = ports.free_port()
     apps = {
         "hang_at_import": _at_import("while True:\n    pass"),
         "crash_at_import": _at_import("raise RuntimeError('model file not found')"),

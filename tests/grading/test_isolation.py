@@ -24,7 +24,7 @@ import psutil
 import pytest
 from submissions import MINI_APP, patched, require_isolation, write_fake_model, write_submission
 
-from course_utils import _ports
+from course_utils import ports
 from course_utils.grading import GradeOptions, Limits, grade, grade_all
 from course_utils.grading import isolation as isolation_module
 from course_utils.grading.isolation import IsolationError, isolation_problem, workspace
@@ -251,7 +251,7 @@ def test_a_fork_bomb_is_contained_by_rlimit_nproc(tmp_path: Path, fake_model: Pa
         assert space.user is not None
         env = {"PATH": "/usr/bin:/bin", "HOME": str(space.home), "MODEL_DIR": str(space.model_dir)}
         app = SandboxedApp(
-            space.app_dir, port=_ports.free_port(), env=env, cwd=space.cwd, limits=limits, user=space.user
+            space.app_dir, port=ports.free_port(), env=env, cwd=space.cwd, limits=limits, user=space.user
         )
         with app:
             outcome = _bomb_report(app, timeout_s=30)

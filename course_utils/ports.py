@@ -1,4 +1,4 @@
-"""Private helpers for TCP ports: bind a listening socket, find a free port, check a port is free."""
+"""TCP ports: bind a listening socket the way uvicorn does, find a free port, check a port is free."""
 
 from __future__ import annotations
 
