@@ -3,8 +3,9 @@
 Run it:   MODEL_DIR=../artifacts/model uvicorn app:app --app-dir src --reload
 Docs:     http://127.0.0.1:8000/docs
 
-What runs already: GET /health. Everything else is yours; the contract (docs of the course, week 6) lists
-every endpoint and status code the grader checks. Search for `TODO(student)`. Keep modules small: put the
+What runs already: GET /health. Everything else is yours; the contract in ../README.md (written from
+`course_utils.contract`, which the grader and tests/ import) lists every endpoint, status code, metric and
+log field the grader checks. Search for `TODO(student)`. Keep modules small: put the
 model code in `src/inference.py`, settings in `src/settings.py`, and import them here.
 """
 

@@ -12,13 +12,13 @@ from course_utils.grading.batch import grade_all
 from course_utils.grading.cli import add_grade_commands
 from course_utils.grading.grader import GradeOptions, GraderSetupError, grade
 from course_utils.grading.nbgrader_bridge import nbgrader_score
-from course_utils.grading.probe_set import PROBES, Probe
+from course_utils.grading.probe_set import PUBLIC_SAMPLE, Probe, ProbeSet
 from course_utils.grading.report import GradeReport, write_class_csv, write_reports
 from course_utils.grading.rubric import RUBRIC, TOTAL_POINTS, Check, CheckResult
 from course_utils.grading.sandbox import Limits
 
 __all__ = [
-    "PROBES",
+    "PUBLIC_SAMPLE",
     "RUBRIC",
     "TOTAL_POINTS",
     "Check",
@@ -28,6 +28,7 @@ __all__ = [
     "GraderSetupError",
     "Limits",
     "Probe",
+    "ProbeSet",
     "add_grade_commands",
     "grade",
     "grade_all",

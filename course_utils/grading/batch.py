@@ -70,5 +70,8 @@ def grade_all(
 
 
 def _error_report(folder: Path, error: str, seconds: float) -> GradeReport:
-    results = [check.not_run(f"Not checked: the grader failed ({error}).") for check in RUBRIC]
+    results = [
+        check.not_run(f"The grader failed ({error}); not your fault.", blocked_by="grader_error")
+        for check in RUBRIC
+    ]
     return GradeReport(folder.name, folder, results, seconds, grader_error=error)

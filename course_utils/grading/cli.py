@@ -61,6 +61,17 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"seconds for the app to answer (default {defaults.startup_timeout_s:g})",
     )
+    probes = parser.add_mutually_exclusive_group()
+    probes.add_argument(
+        "--probes",
+        help="hidden probe texts, one JSON object per line "
+        f"(default: {defaults.probes_file or 'the public sample: no hidden file here'})",
+    )
+    probes.add_argument(
+        "--public-probes",
+        action="store_true",
+        help="check predictions on the public sample probes (what a student's self-grading uses)",
+    )
     parser.add_argument(
         "--p95-budget-ms",
         type=float,
@@ -86,8 +97,9 @@ def _options(args: argparse.Namespace) -> GradeOptions:
         "startup_timeout_s": args.startup_timeout,
         "p95_budget_ms": args.p95_budget_ms,
         "sandbox_uid": args.sandbox_uid,
+        "probes_file": Path(args.probes) if args.probes else None,
     }
-    return replace(
+    options = replace(
         GradeOptions(),
         model_dir=Path(args.model_dir) if args.model_dir else None,
         docker=args.docker,
@@ -95,6 +107,7 @@ def _options(args: argparse.Namespace) -> GradeOptions:
         isolation=args.isolation,
         **{name: value for name, value in given.items() if value is not None},
     )
+    return replace(options, probes_file=None) if args.public_probes else options
 
 
 def _usage_problem(args: argparse.Namespace) -> str:

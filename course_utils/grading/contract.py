@@ -1,44 +1,44 @@
-"""HTTP checks of the capstone contract against a running submission (docs/contracts.md, DESIGN.md).
+"""HTTP checks of the capstone contract (`course_utils.contract`) against a running submission.
 
 Each function sends its own requests through an `HttpProbe` and returns a `CheckResult` whose text says
-what was sent, what came back, and why that fails. Values are compared after `json.loads` with exact types
-(`type(x) is str`), so only what a real client would see counts.
+what was sent, what came back, and why that fails (the prediction checks live in `predictions.py`).
+Values are compared after `json.loads` with exact types (`type(x) is str`), so only what a real client
+would see counts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from course_utils.data import LABELS
+from course_utils.contract import (
+    INVALID_BODIES,
+    LATENCY_BUCKET_MAX_S,
+    LATENCY_HISTOGRAM,
+    MAX_TOKENS,
+    REQUESTS_COUNTER,
+)
 from course_utils.grading.http_probe import HttpProbe, Reply, is_number
-from course_utils.grading.probe_set import PROBE_PASS_FRACTION, PROBES
+from course_utils.grading.predictions import SAMPLE_TEXT
+from course_utils.grading.predictions import predict as _predict
 from course_utils.grading.rubric import CheckResult, check_named
 
 __all__ = [
-    "LABELS",
     "check_health",
     "check_latency_logging",
     "check_metrics",
     "check_p95",
-    "check_predict",
     "check_ready_when_loaded",
     "check_too_long",
     "check_validation",
     "predict_count",
     "wait_for_ready",
 ]
-
-SAMPLE_TEXT = "I really enjoyed this, it was great."
-_LOGIT_KEYS = ("logits", "logit", "scores", "raw_scores", "raw")
-
-
-def _predict(probe: HttpProbe, text: Any) -> Reply:
-    return probe.send("POST", "/predict", json_body={"text": text})
 
 
 def check_health(probe: HttpProbe) -> CheckResult:
@@ -81,124 +81,44 @@ def check_ready_when_loaded(ready: Reply, without_model: str) -> CheckResult:
     return check.passed("GET /ready -> 200 with the model, and not 200 with a missing model.")
 
 
-def check_predict(probe: HttpProbe) -> tuple[CheckResult, CheckResult, CheckResult]:
-    """The response schema, the confidence range and the probe-set accuracy, from the same replies."""
-    schema, confidence, probes = (
-        check_named("predict_schema"),
-        check_named("predict_confidence"),
-        check_named("predict_probes"),
-    )
-    first = _predict(probe, SAMPLE_TEXT)
-    problem = _schema_problem(first)
-    if problem:
-        why = f'POST /predict {{"text": {SAMPLE_TEXT!r}}} {problem}'
-        return schema.failed(why), confidence.not_run(why), probes.not_run(why)
-    replies: list[tuple[str, str | None, Reply]] = [(SAMPLE_TEXT, None, first)]
-    replies += [(p.text, p.label, _predict(probe, p.text)) for p in PROBES]
-    schema_result = schema.passed(f"POST /predict -> 200 {first.text[:160]}")
-
-    conf_problems = [f"{text[:40]!r}: {why}" for text, _, r in replies if (why := _confidence_problem(r))]
-    confidence_result = (
-        confidence.failed(f"{len(conf_problems)} of {len(replies)} replies: " + "; ".join(conf_problems[:3]))
-        if conf_problems
-        else confidence.passed(f"All {len(replies)} confidences are probabilities in [0.5, 1].")
-    )
-
-    wrong = []
-    for text, label, reply in replies[1:]:
-        body = reply.body
-        got = body.get("label") if type(body) is dict else None
-        if reply.status != 200 or type(got) is not str or got != label:
-            wrong.append(
-                f"{text[:50]!r} expected {label}, got {got if reply.status == 200 else reply.describe()}"
-            )
-    n_right = len(PROBES) - len(wrong)
-    needed = PROBE_PASS_FRACTION * len(PROBES)
-    summary = f"{n_right}/{len(PROBES)} probe texts labelled correctly (at least {needed:.0f} needed)"
-    if n_right < needed:
-        probes_result = probes.failed(summary + ". Wrong: " + "; ".join(wrong[:4]))
-    else:
-        probes_result = probes.passed(summary + ".")
-    return schema_result, confidence_result, probes_result
-
-
-def _schema_problem(reply: Reply) -> str:
-    if reply.status != 200:
-        return f"got {reply.describe()}; expected HTTP 200."
-    body = reply.body
-    if type(body) is not dict:
-        return f"returned {reply.text[:160]!r}, which is not a JSON object."
-    label, version = body.get("label"), body.get("model_version")
-    if type(label) is not str or label not in LABELS:
-        return f'returned label {label!r}; expected exactly "positive" or "negative" (a string).'
-    if type(version) is not str or not version.strip():
-        return f"returned model_version {version!r}; expected a non-empty string from model_card.json."
-    if "confidence" not in body:
-        return "returned no confidence field."
-    return ""
-
-
-def _confidence_problem(reply: Reply) -> str:
-    body = reply.body
-    if reply.status != 200 or type(body) is not dict:
-        return f"no JSON object ({reply.describe()})"
-    leaked = [key for key in body if key.lower() in _LOGIT_KEYS]
-    if leaked:
-        return f"the response contains raw model outputs under {leaked}"
-    value: Any = body.get("confidence")
-    if not is_number(value) or not 0.5 <= value <= 1.0:
-        return f"confidence {value!r} is not the probability of the predicted label (a number in [0.5, 1])"
-    return ""
-
-
-_INVALID_BODIES: tuple[tuple[str, Callable[[HttpProbe], Reply]], ...] = (
-    ('{"text": ""}', lambda p: _predict(p, "")),
-    ('{"text": "   "}', lambda p: _predict(p, "   ")),
-    ("{}", lambda p: p.send("POST", "/predict", json_body={})),
-    ('{"text": 123}', lambda p: _predict(p, 123)),
-    ('{"text": null}', lambda p: _predict(p, None)),
-    ('{"text": ["good"]}', lambda p: _predict(p, ["good"])),
-    (
-        "malformed JSON",
-        lambda p: p.send(
-            "POST", "/predict", content=b'{"text": "good', headers={"content-type": "application/json"}
-        ),
-    ),
-)
-
-
 def check_validation(probe: HttpProbe) -> CheckResult:
     """Empty, whitespace, missing, wrong-typed text and malformed JSON each get 422."""
     check = check_named("predict_validation")
     wrong = []
-    for label, send in _INVALID_BODIES:
-        reply = send(probe)
+    for body in INVALID_BODIES:
+        if body.raw is not None:
+            headers = {"content-type": "application/json"}
+            reply = probe.send("POST", "/predict", content=body.raw, headers=headers)
+        else:
+            reply = probe.send("POST", "/predict", json_body=body.json)
         if reply.status != 422:
-            wrong.append(f"{label} -> {reply.describe()[:80]}")
+            wrong.append(f"{body.name} -> {reply.describe()[:80]}")
     if wrong:
         return check.failed(
-            f"{len(wrong)} of {len(_INVALID_BODIES)} invalid bodies did not get 422: " + "; ".join(wrong)
+            f"{len(wrong)} of {len(INVALID_BODIES)} invalid bodies did not get 422: " + "; ".join(wrong)
         )
-    return check.passed(f"All {len(_INVALID_BODIES)} invalid bodies got 422.")
+    return check.passed(f"All {len(INVALID_BODIES)} invalid bodies got 422.")
 
 
 def check_too_long(probe: HttpProbe) -> CheckResult:
-    """600 tokens -> 400 with a message about tokens; 300 tokens -> still 200 (no over-eager limit)."""
+    """A text well over MAX_TOKENS -> 400 with a message about tokens; one well under -> still 200."""
     check = check_named("predict_too_long")
-    long_reply = _predict(probe, "good " * 600)
+    over, under = MAX_TOKENS + 88, MAX_TOKENS - 212  # words of "good": one token each, plus [CLS] and [SEP]
+    long_reply = _predict(probe, "good " * over)
     if long_reply.status != 400:
-        return check.failed(f"A 600-token text got {long_reply.describe()[:120]}; expected HTTP 400.")
+        return check.failed(f"A {over}-token text got {long_reply.describe()[:120]}; expected HTTP 400.")
     if "token" not in long_reply.text.lower():
         return check.failed(
-            f"A 600-token text got HTTP 400 but the message {long_reply.text[:120]!r} does not say "
+            f"A {over}-token text got HTTP 400 but the message {long_reply.text[:120]!r} does not say "
             "that the text has too many tokens."
         )
-    ok_reply = _predict(probe, "good " * 300)
+    ok_reply = _predict(probe, "good " * under)
     if ok_reply.status != 200:
         return check.failed(
-            f"A 300-token text got {ok_reply.describe()[:120]}; only texts over 512 tokens get 400."
+            f"A {under}-token text got {ok_reply.describe()[:120]}; only texts over {MAX_TOKENS} tokens "
+            "get 400."
         )
-    return check.passed("600 tokens -> 400 with a message; 300 tokens -> 200.")
+    return check.passed(f"{over} tokens -> 400 with a message; {under} tokens -> 200.")
 
 
 def _log_lines_with_latency(output: str) -> int:
@@ -235,51 +155,81 @@ def check_latency_logging(
     )
 
 
-def predict_count(probe: HttpProbe) -> tuple[float | None, str]:
-    """Sum of every predict_requests_total sample, or None and why /metrics is unusable."""
+def _families(probe: HttpProbe) -> tuple[dict[str, Any] | None, str]:
+    """The metric families on /metrics by name, or None and why the page is unusable."""
     reply = probe.send("GET", "/metrics")
     if reply.status != 200:
-        return (
-            None,
-            f"GET /metrics got {reply.describe()[:120]}; expected HTTP 200 with Prometheus text.",
-        )
+        return None, f"GET /metrics got {reply.describe()[:160]}; expected HTTP 200 with Prometheus text."
     try:
-        families = list(text_string_to_metric_families(reply.text))
+        return {f.name: f for f in text_string_to_metric_families(reply.text)}, ""
     except Exception as exc:
         return None, f"GET /metrics is not valid Prometheus text ({type(exc).__name__}: {exc})."
-    by_name = {f.name: f for f in families}
-    counter = by_name.get("predict_requests")
+
+
+def _found(families: dict[str, Any]) -> str:
+    return ", ".join(f"{name} ({f.type})" for name, f in sorted(families.items())[:8]) or "none"
+
+
+def predict_count(families: dict[str, Any]) -> tuple[float | None, str]:
+    """Sum of every predict_requests_total sample, or None and why there is no such counter."""
+    counter = families.get(REQUESTS_COUNTER.removesuffix("_total"))
     if counter is None or counter.type != "counter":
-        found = ", ".join(sorted(by_name)[:8]) or "none"
-        return None, f"No counter predict_requests_total in /metrics (families found: {found})."
-    histogram = by_name.get("predict_latency_seconds")
+        return None, f"No counter {REQUESTS_COUNTER} in /metrics (families found: {_found(families)})."
+    return float(sum(s.value for s in counter.samples if s.name == REQUESTS_COUNTER)), ""
+
+
+def _histogram_problem(families: dict[str, Any]) -> str:
+    histogram = families.get(LATENCY_HISTOGRAM)
     if histogram is None or histogram.type != "histogram":
-        return None, "No histogram predict_latency_seconds in /metrics (a Summary or Gauge does not count)."
-    total = sum(s.value for s in counter.samples if s.name == "predict_requests_total")
-    return float(total), ""
+        return (
+            f"No histogram {LATENCY_HISTOGRAM} in /metrics (a Summary or Gauge does not count; families "
+            f"found: {_found(families)})."
+        )
+    bounds = [float(s.labels["le"]) for s in histogram.samples if s.name.endswith("_bucket")]
+    smallest = min((b for b in bounds if math.isfinite(b)), default=math.inf)
+    if smallest > LATENCY_BUCKET_MAX_S:
+        return (
+            f"{LATENCY_HISTOGRAM}'s smallest bucket is {smallest:g} s; the contract asks for buckets down to "
+            f"{LATENCY_BUCKET_MAX_S:g} s (1 ms), else every fast answer lands in the first bucket."
+        )
+    return ""
 
 
 def check_metrics(probe: HttpProbe, n_requests: int = 5) -> tuple[CheckResult, CheckResult]:
-    """The required families parse; the counter grows by at least `n_requests` after that many predicts."""
-    families, counter = check_named("metrics_families"), check_named("metrics_counter")
-    before, why = predict_count(probe)
-    if before is None:
-        return families.failed(why), counter.not_run("Not checked: " + why)
-    ok = sum(_predict(probe, SAMPLE_TEXT).status == 200 for _ in range(n_requests))
-    after, why = predict_count(probe)
-    if after is None:
-        return families.failed(why), counter.not_run("Not checked: " + why)
-    family_result = families.passed(
-        "predict_requests_total (counter) and predict_latency_seconds (histogram) parse."
+    """`metrics_families`: /metrics parses and has the latency histogram (buckets down to 1 ms).
+    `metrics_counter`: predict_requests_total exists and grows by at least `n_requests` after that many.
+
+    Each judges its own metric: a misnamed histogram costs `metrics_families` only. The counter is NOT RUN
+    only when /metrics itself cannot be read.
+    """
+    families_check, counter_check = check_named("metrics_families"), check_named("metrics_counter")
+    families, why = _families(probe)
+    if families is None:
+        return families_check.failed(why), counter_check.not_run(why, blocked_by="metrics_families")
+    problem = _histogram_problem(families)
+    families_result = (
+        families_check.failed(problem)
+        if problem
+        else families_check.passed(f"/metrics parses; {LATENCY_HISTOGRAM} is a histogram with 1 ms buckets.")
     )
+    before, why = predict_count(families)
+    if before is None:
+        return families_result, counter_check.failed(why)
+    ok = sum(_predict(probe, SAMPLE_TEXT).status == 200 for _ in range(n_requests))
+    families, why = _families(probe)
+    after, why = predict_count(families) if families is not None else (None, why)
+    if after is None:
+        return families_result, counter_check.failed(f"After {n_requests} predictions: {why}")
     if ok < n_requests:
-        return family_result, counter.failed(f"Only {ok} of {n_requests} POST /predict requests succeeded.")
+        return families_result, counter_check.failed(
+            f"Only {ok} of {n_requests} POST /predict requests succeeded, so the counter cannot be judged."
+        )
     if after - before < n_requests:
-        return family_result, counter.failed(
-            f"predict_requests_total went from {before:g} to {after:g} after {n_requests} requests; "
+        return families_result, counter_check.failed(
+            f"{REQUESTS_COUNTER} went from {before:g} to {after:g} after {n_requests} requests; "
             f"expected an increase of at least {n_requests}."
         )
-    return family_result, counter.passed(f"predict_requests_total went from {before:g} to {after:g}.")
+    return families_result, counter_check.passed(f"{REQUESTS_COUNTER} went from {before:g} to {after:g}.")
 
 
 def check_p95(

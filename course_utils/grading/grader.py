@@ -18,10 +18,12 @@ from pathlib import Path
 from course_utils import ports
 from course_utils.config import get_settings
 from course_utils.errors import CourseUtilsError
-from course_utils.grading import contract, static_checks
+from course_utils.grading import contract, predictions, static_checks
 from course_utils.grading.docker_check import check_docker
 from course_utils.grading.http_probe import HttpProbe, Reply
 from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS, Workspace, workspace
+from course_utils.grading.model_answers import ModelAnswers, model_answers
+from course_utils.grading.probe_set import ProbeSet, default_probes_file, load_probes
 from course_utils.grading.report import GradeReport, write_reports
 from course_utils.grading.rubric import RUBRIC, CheckResult, check_named
 from course_utils.grading.sandbox import Limits, SandboxedApp
@@ -42,6 +44,9 @@ class GradeOptions:
     error; False turns it off. Sandbox uids are `sandbox_uid .. sandbox_uid + sandbox_slots - 1` (gid =
     uid, no account needed, none may have one); concurrent jobs on the machine get distinct uids, so
     `sandbox_slots` bounds how many submissions are graded at once.
+
+    `probes_file`: the hidden probe texts (JSON lines); by default `solutions/grading/probes.jsonl` when
+    this is the instructor's repository. None sends the public sample (a student's self-grading).
     """
 
     model_dir: Path | None = None
@@ -60,6 +65,7 @@ class GradeOptions:
     isolation: bool | None = None
     sandbox_uid: int = DEFAULT_FIRST_UID
     sandbox_slots: int = DEFAULT_SLOTS
+    probes_file: Path | None = field(default_factory=default_probes_file)
 
     def __post_init__(self) -> None:
         if self.sandbox_uid < 1000 or self.sandbox_slots < 1:
@@ -94,9 +100,19 @@ def grade(
             f"Model folder {str(model_dir)!r} has no model_card.json, so predictions cannot be checked. "
             "Run `make model`, or pass model_dir=/ set MODEL_DIR to an exported model."
         )
+    probes = load_probes(options.probes_file)
+    try:
+        answers = model_answers(model_dir, tuple(probe.text for probe in probes.probes))
+    except CourseUtilsError as exc:
+        raise GraderSetupError(f"The grader cannot compute its model's answers: {exc}") from exc
     started = time.monotonic()
     results: dict[str, CheckResult] = {}
     notes: list[str] = []
+    if not probes.hidden:
+        notes.append(
+            f"Predictions were checked on {probes.source}: a self-grading run. The course grades on hidden "
+            "probe texts with the same rule (answer as the exported model does)."
+        )
     error: str | None = None
     try:
         for static in (
@@ -107,7 +123,7 @@ def grade(
         ):
             result = static(root)
             results[result.check.name] = result
-        _run_app_checks(root, model_dir, options, results, notes)
+        _run_app_checks(root, model_dir, options, (probes, answers), results, notes)
         docker = check_docker(
             root,
             enabled=options.docker,
@@ -122,7 +138,9 @@ def grade(
         error = f"{type(exc).__name__}: {exc}"
     complete = [
         results.get(check.name)
-        or check.not_run(f"Not checked: the grader failed before this check ({error}).")
+        or check.not_run(
+            f"The grader failed before this check ({error}); not your fault.", blocked_by="grader_error"
+        )
         for check in RUBRIC
     ]
     report = GradeReport(
@@ -174,14 +192,19 @@ _HTTP_CHECKS = (
 
 
 def _run_app_checks(
-    root: Path, model_dir: Path, options: GradeOptions, results: dict[str, CheckResult], notes: list[str]
+    root: Path,
+    model_dir: Path,
+    options: GradeOptions,
+    expected: tuple[ProbeSet, ModelAnswers],
+    results: dict[str, CheckResult],
+    notes: list[str],
 ) -> None:
     """app_starts and every HTTP check, from one run of the app (plus a short run without a model)."""
     starts = check_named("app_starts")
     if not (root / "src" / "app.py").is_file():
         results["app_starts"] = starts.failed("src/app.py is missing, so there is no app to start.")
         for name in _HTTP_CHECKS:
-            results[name] = check_named(name).not_run("Not checked: there is no src/app.py.")
+            results[name] = check_named(name).not_run("There is no src/app.py.", blocked_by="app_starts")
         return
     with workspace(
         root,
@@ -202,7 +225,7 @@ def _run_app_checks(
                 )
                 for name in _HTTP_CHECKS:
                     results[name] = check_named(name).not_run(
-                        "Not checked: the app did not start (see above)."
+                        "The app did not start (see app_starts).", blocked_by="app_starts"
                     )
                 return
             results["app_starts"] = starts.passed(f"uvicorn app:app {outcome.detail}.")
@@ -210,7 +233,7 @@ def _run_app_checks(
                 app.url, request_timeout_s=options.request_timeout_s, budget_s=options.http_budget_s
             )
             try:
-                ready = _run_http_checks(probe, app, options, results)
+                ready = _run_http_checks(probe, app, options, expected, results)
             finally:
                 probe.close()
         results["ready"] = contract.check_ready_when_loaded(
@@ -232,11 +255,15 @@ def _sandboxed_app(root: Path, space: Workspace, model_dir: Path, options: Grade
 
 
 def _run_http_checks(
-    probe: HttpProbe, app: SandboxedApp, options: GradeOptions, results: dict[str, CheckResult]
+    probe: HttpProbe,
+    app: SandboxedApp,
+    options: GradeOptions,
+    expected: tuple[ProbeSet, ModelAnswers],
+    results: dict[str, CheckResult],
 ) -> Reply:
     results["health"] = contract.check_health(probe)
     ready = contract.wait_for_ready(probe, options.ready_timeout_s)
-    for result in contract.check_predict(probe):
+    for result in predictions.check_predict(probe, *expected):
         results[result.check.name] = result
     results["predict_validation"] = contract.check_validation(probe)
     results["predict_too_long"] = contract.check_too_long(probe)

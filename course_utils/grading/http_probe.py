@@ -4,7 +4,10 @@ Why not plain httpx calls: a submission may hang (every request would then cost 
 with gigabytes, or send invalid JSON. `HttpProbe.send` turns all of that into a `Reply` value; after two
 timeouts in a row on one path it stops sending to that path (other endpoints are still graded), and once
 the time budget is spent it stops sending at all, saying why in every later reply: a hung submission
-costs seconds, not minutes. Bodies are parsed with `json.loads` into plain values:
+costs seconds, not minutes. A redirect to the same host and port is followed (at most
+`MAX_REDIRECTS`), as Prometheus and browsers do: `app.mount("/metrics", make_asgi_app())` answers
+`GET /metrics` with 307 to `/metrics/`. A redirect anywhere else is not followed: the grader only talks to
+the submission. Bodies are parsed with `json.loads` into plain values:
 nothing from the submission's own objects survives the wire, so a lying `__eq__` cannot reach the grader.
 """
 
@@ -19,11 +22,13 @@ from typing import Any
 
 import httpx
 
-__all__ = ["NOT_JSON", "HttpProbe", "Reply", "is_number"]
+__all__ = ["MAX_REDIRECTS", "NOT_JSON", "HttpProbe", "Reply", "is_number"]
 
 #: `Reply.body` when the body is not valid JSON.
 NOT_JSON: Any = object()
 _MAX_BODY_BYTES = 1024 * 1024
+#: Same-host redirects followed per request.
+MAX_REDIRECTS = 5
 
 
 def is_number(value: Any) -> bool:
@@ -89,15 +94,10 @@ class HttpProbe:
             return Reply(None, error=f"not sent: {why}")
         t0 = time.monotonic()
         try:
-            with self._client.stream(
+            request = self._client.build_request(
                 method, self.base_url + path, json=json_body, content=content, headers=headers
-            ) as response:
-                raw = bytearray()
-                for chunk in response.iter_bytes():
-                    raw += chunk
-                    if len(raw) > _MAX_BODY_BYTES:
-                        break
-                status = response.status_code
+            )
+            status, raw, refused = self._exchange(request)
         except httpx.TimeoutException:
             self._timeouts_in_a_row[path] += 1
             if self._timeouts_in_a_row[path] >= 2:  # a hung endpoint: stop waiting on it, test the others
@@ -110,10 +110,42 @@ class HttpProbe:
         except httpx.HTTPError as exc:
             return Reply(None, error=f"request failed: {type(exc).__name__}", seconds=time.monotonic() - t0)
         self._timeouts_in_a_row[path] = 0
+        if refused:
+            return Reply(status, NOT_JSON, refused, seconds=time.monotonic() - t0)
         if 200 <= status < 300:
             self.successes[f"{method} {path}"] += 1
         text = raw[:_MAX_BODY_BYTES].decode("utf-8", errors="replace")
         return Reply(status, _parse_json(text), text, seconds=time.monotonic() - t0)
+
+    def _exchange(self, request: httpx.Request) -> tuple[int, bytearray, str]:
+        """Status and (capped) body of `request`, after same-host redirects; or why a redirect was refused."""
+        origin = httpx.URL(self.base_url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._client.send(request, stream=True)
+            try:
+                raw = bytearray()
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > _MAX_BODY_BYTES:
+                        break
+            finally:
+                response.close()
+            follow = response.next_request  # httpx builds it as a browser would (303 -> GET, ...)
+            if follow is None:
+                return response.status_code, raw, ""
+            if (follow.url.scheme, follow.url.host, follow.url.port) != (
+                origin.scheme,
+                origin.host,
+                origin.port,
+            ):
+                return (
+                    response.status_code,
+                    raw,
+                    f"HTTP {response.status_code} redirect to {str(follow.url)[:120]!r}, another host: the "
+                    "grader only follows redirects within the service",
+                )
+            request = follow
+        return response.status_code, raw, f"more than {MAX_REDIRECTS} redirects in a row (a redirect loop?)"
 
 
 def _parse_json(text: str) -> Any:

@@ -1,49 +1,123 @@
-"""The grader's probe texts: short reviews whose sentiment no reasonable model gets wrong.
+"""The grader's probe texts: the inputs on which a submission must answer as the grader's model does.
 
-Why the grader carries its own texts: a submission is checked on inputs it has never seen, so hard-coding
-answers for the course examples does not help. They were written for the grader (not taken from the
-course data) and cover the course domains with plain, unhedged verdicts; the threshold leaves room for one
-or two honest mistakes of a small model.
+Why the texts carry no labels: the grader does not judge the model (the course built it), it judges that the
+submission *serves* it. For every probe it computes the expected label and confidence with its own copy of
+the exported model (`course_utils.grading.model_answers`) and compares. So a keyword list or a constant
+answer cannot pass, however easy the texts.
+
+Two sets:
+- the hidden set, which the instructor's grader reads (`GradeOptions.probes_file`, by default
+  `solutions/grading/probes.jsonl` when that file exists). Hard texts: negation, contrast, no sentiment
+  keyword, long and short texts, any Unicode. It never ships to students, and reports never print its
+  texts ("hidden probe 7 of 24 (negation)");
+- `PUBLIC_SAMPLE`, plain reviews for a student's self-grading (`course-utils grade capstone` in the kit).
+  The report says which set was used.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
 
-__all__ = ["PROBES", "PROBE_PASS_FRACTION", "Probe"]
+from course_utils.config import PROJECT_ROOT
+from course_utils.errors import CourseUtilsError
+
+__all__ = [
+    "HIDDEN_PROBES_FILE",
+    "PROBE_PASS_FRACTION",
+    "PUBLIC_SAMPLE",
+    "Probe",
+    "ProbeSet",
+    "ProbeSetError",
+    "default_probes_file",
+    "load_probes",
+]
+
+#: Share of probes a submission must answer as the grader's model does to pass `predict_probes`.
+PROBE_PASS_FRACTION = 0.9
+#: Where the instructor's hidden probes live (outside `course_utils`, which ships to students).
+HIDDEN_PROBES_FILE = PROJECT_ROOT / "solutions" / "grading" / "probes.jsonl"
+
+
+class ProbeSetError(CourseUtilsError):
+    """A probe file that cannot be read: the grader's setup, not the student's fault."""
 
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """A text and the label a working sentiment service must return for it."""
+    """A text to send, and what kind of text it is (said in feedback instead of a hidden text)."""
 
     text: str
-    label: Literal["positive", "negative"]
+    kind: str = "plain review"
 
 
-#: Share of probes a submission must label correctly to pass `predict_probes`.
-PROBE_PASS_FRACTION = 0.85
+@dataclass(frozen=True, slots=True)
+class ProbeSet:
+    """Probes and whether their texts are hidden from the student (then feedback never prints them)."""
 
-PROBES: tuple[Probe, ...] = (
-    Probe("Absolutely wonderful film, I loved every minute of it.", "positive"),
-    Probe("The hotel staff were friendly and the room was spotless.", "positive"),
-    Probe("This blender is fantastic and works perfectly every morning.", "positive"),
-    Probe("A brilliant novel with characters I will remember for years.", "positive"),
-    Probe("Great service, fair prices, and the repair was done on time.", "positive"),
-    Probe("The new update made the game even more fun. Highly recommended!", "positive"),
-    Probe("Best headphones I have ever owned: clear sound and a comfortable fit.", "positive"),
-    Probe("Our guide was excellent and the whole tour was a delight.", "positive"),
-    Probe("The trainer was patient and encouraging, and I feel much stronger now.", "positive"),
-    Probe("Delicious food, lovely atmosphere, we will definitely come back.", "positive"),
-    Probe("Terrible movie, boring from start to finish.", "negative"),
-    Probe("The room was dirty and the staff were rude to us.", "negative"),
-    Probe("It broke after two days. A complete waste of money.", "negative"),
-    Probe("The plot was dull and the writing was awful.", "negative"),
-    Probe("They overcharged me and never fixed the problem. Avoid.", "negative"),
-    Probe("The game crashes constantly and the controls are horrible.", "negative"),
-    Probe("The battery dies within an hour and the screen flickers. Very disappointed.", "negative"),
-    Probe("The worst meal I have had in years: cold, bland and overpriced.", "negative"),
-    Probe("The class was chaotic and the instructor ignored everyone.", "negative"),
-    Probe("Awful customer support; nobody answered my emails for weeks.", "negative"),
+    probes: tuple[Probe, ...]
+    hidden: bool
+    source: str
+
+    def describe(self, index: int) -> str:
+        """How feedback names probe `index`: the text itself, or its number and kind when hidden."""
+        probe = self.probes[index]
+        if self.hidden:
+            return f"hidden probe {index + 1} of {len(self.probes)} ({probe.kind})"
+        return repr(probe.text if len(probe.text) <= 60 else probe.text[:57] + "...")
+
+
+#: Plain, unhedged reviews written for the grader (not course data); sent when no hidden set is given.
+PUBLIC_SAMPLE = ProbeSet(
+    tuple(
+        Probe(text)
+        for text in (
+            "Absolutely wonderful film, I loved every minute of it.",
+            "The hotel staff were friendly and the room was spotless.",
+            "This blender is fantastic and works perfectly every morning.",
+            "A brilliant novel with characters I will remember for years.",
+            "Great service, fair prices, and the repair was done on time.",
+            "The new update made the game even more fun. Highly recommended!",
+            "Best headphones I have ever owned: clear sound and a comfortable fit.",
+            "Our guide was excellent and the whole tour was a delight.",
+            "The trainer was patient and encouraging, and I feel much stronger now.",
+            "Delicious food, lovely atmosphere, we will definitely come back.",
+            "Terrible movie, boring from start to finish.",
+            "The room was dirty and the staff were rude to us.",
+            "It broke after two days. A complete waste of money.",
+            "The plot was dull and the writing was awful.",
+            "They overcharged me and never fixed the problem. Avoid.",
+            "The game crashes constantly and the controls are horrible.",
+            "The battery dies within an hour and the screen flickers. Very disappointed.",
+            "The worst meal I have had in years: cold, bland and overpriced.",
+            "The class was chaotic and the instructor ignored everyone.",
+            "Awful customer support; nobody answered my emails for weeks.",
+        )
+    ),
+    hidden=False,
+    source="the public sample probes (course_utils.grading.probe_set.PUBLIC_SAMPLE)",
 )
+
+
+def default_probes_file() -> Path | None:
+    """The hidden probe file when this is the instructor's repository, else None (the public sample)."""
+    return HIDDEN_PROBES_FILE if HIDDEN_PROBES_FILE.is_file() else None
+
+
+def load_probes(path: Path | None) -> ProbeSet:
+    """The hidden probes in `path` (JSON lines `{"text": ..., "kind": ...}`), or `PUBLIC_SAMPLE` for None."""
+    if path is None:
+        return PUBLIC_SAMPLE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        probes = tuple(Probe(str(row["text"]), str(row.get("kind", "review"))) for row in rows)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProbeSetError(
+            f"Cannot read the probe file {str(path)!r} ({type(exc).__name__}: {exc}). It must hold one JSON "
+            'object per line with a "text" (and a "kind"); pass probes_file=None for the public sample.'
+        ) from exc
+    if not probes or any(not probe.text.strip() for probe in probes):
+        raise ProbeSetError(f"The probe file {str(path)!r} has no probes, or a blank one: fix the file.")
+    return ProbeSet(probes, hidden=True, source=f"{len(probes)} hidden probes")

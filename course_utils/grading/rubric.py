@@ -35,9 +35,12 @@ class Check:
         """No points: `why` says what happened; the report adds the fix-it line."""
         return CheckResult(self, "failed", 0.0, why)
 
-    def not_run(self, why: str) -> CheckResult:
-        """No points because a prerequisite failed (e.g. the app never started)."""
-        return CheckResult(self, "not_run", 0.0, why)
+    def not_run(self, why: str, *, blocked_by: str) -> CheckResult:
+        """No points because check `blocked_by` failed and this one truly cannot run without it.
+
+        The output names the blocking check and shows no fix line: the fix is the other check's.
+        """
+        return CheckResult(self, "not_run", 0.0, f"Not run: blocked by `{blocked_by}`. {why}")
 
     def skipped(self, why: str) -> CheckResult:
         """Ungraded on this machine: zero points out of zero (only used for bonus checks)."""
@@ -60,8 +63,11 @@ class CheckResult:
 
     @property
     def output(self) -> str:
-        """Feedback text for the student: what happened, why, and (on a failure) the fix."""
-        if self.status in ("passed", "skipped"):
+        """Feedback text for the student: what happened, why, and (on a failure) the fix.
+
+        Only a failed check shows its fix: a check that did not run has no problem of its own to fix.
+        """
+        if self.status != "failed":
             return self.detail
         return f"{self.detail}\nFix: {self.check.fix}"
 
@@ -107,15 +113,17 @@ RUBRIC: tuple[Check, ...] = (
     ),
     Check(
         "predict_confidence",
-        "Confidence is a probability, no raw logits",
+        "Confidence is the label's probability, no raw model outputs",
         5,
-        "Apply softmax and return the probability of the predicted label (0..1); never return logits.",
+        "Apply softmax and return the probability of the returned label (in [0.5, 1]); return logits "
+        "nowhere in the body (extra fields may hold probabilities only).",
     ),
     Check(
         "predict_probes",
-        "Predictions correct on the grader's probe set",
+        "Answers match the exported model on the grader's probe texts",
         15,
-        "Load the exported model from MODEL_DIR and map logit column i to model_card.json labels[i].",
+        "Serve the exported model from MODEL_DIR (model.int8.onnx), one text as given, map logit column i "
+        "to model_card.json labels[i], and return softmax(logits)[label] as the confidence.",
     ),
     Check(
         "predict_validation",
@@ -140,16 +148,16 @@ RUBRIC: tuple[Check, ...] = (
     ),
     Check(
         "metrics_families",
-        "/metrics exposes the required families",
+        "/metrics is Prometheus text with the latency histogram",
         5,
-        "Expose predict_requests_total (Counter) and predict_latency_seconds (Histogram, seconds) with "
-        "prometheus_client on GET /metrics.",
+        "Serve prometheus_client's output on GET /metrics with a Histogram predict_latency_seconds (seconds, "
+        "buckets from 0.001).",
     ),
     Check(
         "metrics_counter",
-        "predict_requests_total increases per request",
+        "Counter predict_requests_total increases per request",
         5,
-        "Call .inc() on predict_requests_total once per /predict request.",
+        "Declare a Counter predict_requests_total on /metrics and call .inc() once per /predict request.",
     ),
     Check(
         "latency_p95",
@@ -167,7 +175,8 @@ RUBRIC: tuple[Check, ...] = (
         "deploy_doc",
         "deploy.md covers build, run, health checks and monitoring",
         5,
-        "Give deploy.md a section (a # heading) for each of: build, run, health checks, monitoring.",
+        "Give deploy.md a section (a # heading) per topic that shows how: the build command, the run "
+        "command, what /health and /ready answer, where the metrics are (/metrics).",
     ),
     Check(
         "docker_run",

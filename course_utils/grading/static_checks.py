@@ -7,7 +7,10 @@ app does not start, and a student sees every file problem at once.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import DockerfileSyntaxError
@@ -17,6 +20,7 @@ from course_utils.pins import parse_pin, requirement_lines
 __all__ = [
     "DEPLOY_TOPICS",
     "REQUIRED_FILES",
+    "DeployTopic",
     "check_deploy_doc",
     "check_dockerfile",
     "check_files",
@@ -25,13 +29,56 @@ __all__ = [
 
 REQUIRED_FILES = ("src/app.py", "Dockerfile", ".dockerignore", "requirements.txt", "deploy.md")
 
-#: topic -> (words one of which a heading must contain, phrases the document must contain)
-DEPLOY_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "build": (("build",), ("docker build",)),
-    "run": (("run",), ("docker run",)),
-    "health checks": (("health", "readiness", "liveness", "probe"), ("/health", "/ready")),
-    "monitoring": (("monitor", "metric", "prometheus", "observab"), ("/metrics",)),
-}
+
+@dataclass(frozen=True, slots=True)
+class DeployTopic:
+    """A topic deploy.md must cover: a section whose heading is about it, whose text shows how.
+
+    `heading` is a regex a heading must match (word stems, so "Building", "Image" and "Packaging" count);
+    each regex of `evidence` must match the section's prose or code (e.g. any command that builds an
+    image: docker, podman or buildah, compose or `make docker`). Meaning, not one exact phrase.
+    """
+
+    name: str
+    heading: str
+    evidence: tuple[tuple[str, str], ...]
+
+
+DEPLOY_TOPICS: tuple[DeployTopic, ...] = (
+    DeployTopic(
+        "build",
+        r"build|image|packag|container",
+        (
+            (
+                "a command that builds the image",
+                r"\b(docker|podman|buildah|nerdctl)\b.*\bbuild\b|\bmake\s+docker\b",
+            ),
+        ),
+    ),
+    DeployTopic(
+        "run",
+        r"\brun|start|launch|deploy|serv",
+        (
+            (
+                "a command that starts the container",
+                r"\b(docker|podman|nerdctl)\s+(container\s+)?run\b|\bcompose\b.*\bup\b|\bkubectl\s+(apply|run)\b",
+            ),
+        ),
+    ),
+    DeployTopic(
+        "health checks",
+        r"health|readiness|liveness|probe",
+        (
+            ("liveness (/health)", r"/health\b|\blive(ness)?\b|\balive\b"),
+            ("readiness (/ready)", r"/ready\b|\breadiness\b"),
+        ),
+    ),
+    DeployTopic(
+        "monitoring",
+        r"monitor|metric|prometheus|observab|telemetry|grafana",
+        (("where the metrics are (/metrics)", r"/metrics\b|\bscrap(e|es|ing)\b|predict_requests_total"),),
+    ),
+)
 
 
 def _read(path: Path, limit: int = 1_000_000) -> str | None:
@@ -89,28 +136,58 @@ def check_dockerfile(root: Path) -> CheckResult:
     return check.passed(f"All {len(findings)} lint rules pass.")
 
 
-def _headings(text: str) -> list[str]:
-    return [
-        line.lstrip("#").strip().lower() for line in text.splitlines() if re.match(r"^\s{0,3}#{1,6}\s", line)
-    ]
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, text) of every section, as a Markdown renderer sees them.
+
+    A section's text runs to the next heading of the same or a higher level (subsections included), and
+    holds prose, lists, tables and code, but not HTML comments (a commented-out hint is not documentation)
+    nor paragraphs that start with TODO (the starter's placeholders). A lone `#` over other headings is
+    the document's title: its section is only the lines before the next heading.
+    """
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings: list[tuple[int, int, str]] = []  # (token index, level, text)
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open":
+            headings.append((index, int(token.tag[1]), tokens[index + 1].content))
+    lone_title = len([h for h in headings if h[1] == 1]) == 1 and len(headings) > 1
+    sections = []
+    for position, (start, level, heading) in enumerate(headings):
+        # a lone `#` over other headings is the document's title: only its own lines are about it
+        stop = 6 if lone_title and level == 1 else level
+        end = next((h[0] for h in headings[position + 1 :] if h[1] <= stop), len(tokens))
+        parts = [
+            token.content
+            for token in tokens[start + 3 : end]
+            if token.type in ("inline", "fence", "code_block")
+            and not (token.type == "inline" and token.content.lstrip().upper().startswith("TODO"))
+        ]
+        sections.append((heading, "\n".join(parts)))
+    return sections
 
 
 def check_deploy_doc(root: Path) -> CheckResult:
-    """deploy.md has a heading and the key command or endpoint for each topic in `DEPLOY_TOPICS`."""
+    """deploy.md has, for each topic of `DEPLOY_TOPICS`, a section about it that shows how (by meaning)."""
     check = check_named("deploy_doc")
     text = _read(root / "deploy.md")
     if text is None:
         return check.failed("deploy.md is missing.")
-    lower = text.lower()
-    headings = _headings(text)
+    sections = _sections(text)
     missing = []
-    for topic, (heading_words, phrases) in DEPLOY_TOPICS.items():
-        has_heading = any(word in heading for heading in headings for word in heading_words)
-        absent = [phrase for phrase in phrases if phrase not in lower]
-        if not has_heading or absent:
-            need = f"a heading with {' / '.join(heading_words)!s}" if not has_heading else ""
-            need += (" and " if need and absent else "") + (f"the text {', '.join(absent)}" if absent else "")
-            missing.append(f"{topic} ({need})")
+    for topic in DEPLOY_TOPICS:
+        about = [(h, body) for h, body in sections if re.search(topic.heading, h, re.IGNORECASE)]
+        if not about:
+            missing.append(f"{topic.name}: no section whose heading is about it")
+            continue
+        lacking = min(
+            (
+                [what for what, pattern in topic.evidence if not re.search(pattern, body, re.IGNORECASE)]
+                for _, body in about
+            ),
+            key=len,
+        )
+        if lacking:
+            headings = ", ".join(repr(h) for h, _ in about[:3])
+            missing.append(f"{topic.name}: the section {headings} does not show {', '.join(lacking)}")
     if missing:
         return check.failed("deploy.md does not cover: " + "; ".join(missing) + ".")
-    return check.passed("deploy.md covers build, run, health checks and monitoring.")
+    return check.passed("deploy.md covers build, run, health checks and monitoring, each in its section.")

@@ -1,4 +1,4 @@
-"""Fixtures of the grader's tests: a fake model folder, fast grading options, the mini submission."""
+"""Fixtures of the grader's tests: a tiny real model folder, fast grading options, the mini submission."""
 
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ def fake_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def fast_options(fake_model: Path) -> GradeOptions:
-    """Short limits so hostile submissions cost seconds: a hang is noticed in startup_timeout_s."""
+    """Short limits so hostile submissions cost seconds: a hang is noticed in startup_timeout_s.
+
+    Predictions are checked on the public sample probes (on which the tiny model answers 10 positive, 10
+    negative); the hidden probes are graded against the course model in test_calibration.py.
+    """
     return GradeOptions(
         model_dir=fake_model,
         docker=False,
@@ -30,4 +34,5 @@ def fast_options(fake_model: Path) -> GradeOptions:
         request_timeout_s=2.0,
         http_budget_s=30.0,
         p95_requests=20,
+        probes_file=None,
     )

@@ -1,6 +1,12 @@
 """Calibration on the real course material: the reference scores full marks, the untouched starter at most
 20%, and each broken copy of the reference loses exactly the points of the one check it breaks.
 
+Then Examplar's wheats and chaffs (tests/grading/submissions.py), graded against the course model and the
+hidden probes, as the instructor grades: correct services in other styles (mounted metrics app, on_event
+startup, sync and async handlers, logging-module JSON, extra probability fields) score 100; plausible wrong
+ones (no model, a constant answer, an upper-case label, a misnamed histogram, nested logits, a counter never
+incremented) each lose exactly their own check, and only that check shows a fix line.
+
 Broken variants are made here, from the reference, by copying it to a temporary folder and applying one
 small textual patch; a patch whose target text is gone fails the test (so the variants cannot silently
 stop testing anything when the reference changes).
@@ -12,7 +18,7 @@ import shutil
 from collections.abc import Callable
 
 import pytest
-from submissions import patched
+from submissions import CHAFFS, MINI_APP, WHEATS, patched, write_submission
 
 from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.grading import RUBRIC, GradeOptions, GradeReport, grade_all
@@ -33,6 +39,16 @@ def _drop_lines_with(needle: str) -> Callable[[str], str]:
         return "".join(line for line in text.splitlines(keepends=True) if needle not in line)
 
     return drop
+
+
+def _cut_between(start: str, end: str) -> Callable[[str], str]:
+    """Drop a whole section: from `start` up to (not including) `end`."""
+
+    def cut(text: str) -> str:
+        assert start in text and end in text, f"{start!r} or {end!r} not in the file: nothing would change"
+        return text[: text.index(start)] + text[text.index(end) :]
+
+    return cut
 
 
 # variant -> (patches, the one check it must break)
@@ -86,7 +102,7 @@ VARIANTS: dict[str, tuple[list[Patch], str]] = {
         "requirements_pinned",
     ),
     "dockerfile_runs_as_root": ([("Dockerfile", _drop_lines_with("USER "))], "dockerfile_lint"),
-    "deploy_without_monitoring": ([("deploy.md", _drop_lines_with("/metrics"))], "deploy_doc"),
+    "deploy_without_monitoring": ([("deploy.md", _cut_between("## Monitoring", "## Scale"))], "deploy_doc"),
     "wrong_label_order": (
         [("src/inference.py", _replace("self._labels[best[row]]", "self._labels[1 - best[row]]"))],
         "predict_probes",
@@ -112,7 +128,13 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeRepor
         for relpath, transform in patches:
             path = root / name / relpath
             path.write_text(transform(path.read_text()))
+    write_submission(root / "mini_app", MINI_APP)
+    for name, source in WHEATS.items():
+        write_submission(root / f"wheat_{name}", source)
+    for name, (source, _) in CHAFFS.items():
+        write_submission(root / f"chaff_{name}", source)
     options = GradeOptions(model_dir=model_dir, docker=False, ready_timeout_s=10.0)
+    assert options.probes_file is not None, "the instructor's grader must default to the hidden probes"
     return {r.student: r for r in grade_all(root, jobs=2, out=root / "_out", options=options)}
 
 
@@ -136,3 +158,33 @@ def test_broken_reference_loses_exactly_its_check(calibrated: dict[str, GradeRep
     assert lost - reference_lost == {broken}, report.to_markdown()
     points = next(c.points for c in RUBRIC if c.name == broken)
     assert report.score == calibrated["reference"].score - points
+
+
+@pytest.mark.parametrize("name", ["mini_app", *(f"wheat_{name}" for name in sorted(WHEATS))])
+def test_correct_service_in_another_style_scores_full_marks(
+    calibrated: dict[str, GradeReport], name: str
+) -> None:
+    report = calibrated[name]
+    assert report.score == report.max_score == 100, report.to_markdown()
+    assert "Fix:" not in report.to_markdown()
+
+
+@pytest.mark.parametrize("name", sorted(CHAFFS))
+def test_wrong_service_loses_exactly_its_own_check(calibrated: dict[str, GradeReport], name: str) -> None:
+    report = calibrated[f"chaff_{name}"]
+    broken = CHAFFS[name][1]
+    lost = {r.check.name: r.status for r in report.results if r.score < r.max_score}
+    assert lost == {broken: "failed"}, report.to_markdown()
+    assert report.score == 100 - next(c.points for c in RUBRIC if c.name == broken)
+    assert report.to_markdown().count("Fix:") == 1, "no fix line for a problem the student does not have"
+
+
+def test_hidden_probe_texts_never_reach_the_report(calibrated: dict[str, GradeReport]) -> None:
+    from course_utils.grading.probe_set import default_probes_file, load_probes
+
+    probes = load_probes(default_probes_file())
+    report = calibrated["chaff_keyword_list"]
+    text = report.to_markdown() + str(report.to_gradescope())
+    assert "hidden probe" in report.result("predict_probes").detail
+    leaked = [p.text for p in probes.probes if p.text[:30] in text]
+    assert leaked == []

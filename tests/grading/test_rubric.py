@@ -24,7 +24,9 @@ def test_results_carry_the_fix_only_when_something_is_wrong() -> None:
     check = check_named("health")
     assert "Fix:" not in check.passed("fine").output
     assert check.failed("GET /health answered 500").output.endswith(check.fix)
-    assert check.not_run("app did not start").score == 0
+    blocked = check.not_run("The app did not start.", blocked_by="app_starts")
+    assert blocked.score == 0
+    assert "blocked by `app_starts`" in blocked.output and "Fix:" not in blocked.output
 
 
 def test_bonus_counts_nothing_towards_the_maximum() -> None:

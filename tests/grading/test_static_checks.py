@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from submissions import DEPLOY_MD, DOCKERFILE, write_submission
+from submissions import DEPLOY_MD, DEPLOY_MD_OTHER_WORDS, DOCKERFILE, write_submission
 
 from course_utils.grading import static_checks
 
@@ -72,3 +72,32 @@ def test_unreadable_or_binary_files_do_not_crash(sub: Path) -> None:
     (sub / "requirements.txt").mkdir()
     assert static_checks.check_deploy_doc(sub).status == "failed"
     assert static_checks.check_requirements(sub).status == "failed"
+
+
+def test_deploy_doc_in_other_words_and_tools_passes(sub: Path) -> None:
+    (sub / "deploy.md").write_text(DEPLOY_MD_OTHER_WORDS)
+    result = static_checks.check_deploy_doc(sub)
+    assert result.status == "passed", result.output
+
+
+@pytest.mark.parametrize(
+    ("doc", "topic"),
+    [
+        # the command sits in a commented-out hint: a reader never sees it
+        (DEPLOY_MD.replace("`docker build -t sentiment .`", "<!-- docker build -t sentiment . -->"), "build"),
+        # a placeholder paragraph is not documentation
+        (DEPLOY_MD.replace("`docker run -p", "TODO: `docker run -p"), "run"),
+        # the endpoints are named, but in the wrong section
+        (
+            DEPLOY_MD.replace("Liveness on `/health`, readiness on `/ready`", "Ask the team.").replace(
+                "## Monitoring\n", "## Monitoring\nLiveness on `/health`, readiness on `/ready`.\n"
+            ),
+            "health checks",
+        ),
+    ],
+    ids=["commented_out", "todo_placeholder", "wrong_section"],
+)
+def test_deploy_doc_is_read_as_a_reader_would(sub: Path, doc: str, topic: str) -> None:
+    (sub / "deploy.md").write_text(doc)
+    result = static_checks.check_deploy_doc(sub)
+    assert result.status == "failed" and f"{topic}:" in result.detail, result.output
