@@ -62,9 +62,9 @@ def test_latency_reflects_a_slow_endpoint(tiny_server: BackgroundServer) -> None
 
 
 def test_connection_errors_are_counted_not_raised() -> None:
-    from course_utils import _ports
+    from course_utils import ports
 
-    url = f"http://127.0.0.1:{_ports.free_port()}/health"
+    url = f"http://127.0.0.1:{ports.free_port()}/health"
     r = bench.run_closed_loop(url, concurrency=2, n_requests=4, timeout_s=1, progress=False)
     assert r.n_requests == 0 and r.error_counts == {"ConnectError": 4}
 
@@ -249,9 +249,9 @@ def test_locust_statuses(flaky_server: BackgroundServer) -> None:
 
 
 def test_locust_counts_refused_connections_as_errors() -> None:
-    from course_utils import _ports
+    from course_utils import ports
 
-    r = bench.run_locust(f"http://127.0.0.1:{_ports.free_port()}", path="/x", users=1, duration_s=1)
+    r = bench.run_locust(f"http://127.0.0.1:{ports.free_port()}", path="/x", users=1, duration_s=1)
     assert r.n_requests == 0 and r.status_counts == {} and r.throughput_rps == 0.0
     assert set(r.error_counts) == {"ConnectionRefusedError"} and r.n_errors > 0, r.error_counts
 
