@@ -10,13 +10,19 @@ what fell short:
 - parity: ONNX FP32 matches torch and INT8 agrees with it on labels;
 - data validation: the evaluation data has the expected schema (ids, labels, splits, non-empty text),
   balanced labels, is the data the model was evaluated on (dataset sha256), and its val/test length
-  distributions match the training reference (PSI).
+  distributions match the training reference (PSI);
+- targets (when the card reports them): accuracy, calibration (ECE) and over-confident mistakes on the
+  held-out natural challenge set, and test accuracy, for ONNX INT8, the format the service runs.
+  `target_checks` is shared with the build, so `make model` prints the same table. Targets are goals,
+  not release criteria: a missed target is reported (`blocking=False`) and fails the gate only with
+  `GateThresholds(enforce_targets=True)` (`course-utils gate --enforce-targets`). The default model does
+  not meet them all yet (docs/contracts.md); reporting them keeps the gap visible without lowering them.
 
 Example:
     >>> from course_utils.gate import run_gate
     >>> checks = run_gate()                    # the default model folder  # doctest: +SKIP
-    >>> all(check.ok for check in checks)      # doctest: +SKIP
-    True
+    >>> any(check.fails_gate for check in checks)  # doctest: +SKIP
+    False
 """
 
 from __future__ import annotations
@@ -29,11 +35,22 @@ from typing import Any
 
 from course_utils._hashing import sha256_file
 from course_utils.config import get_settings
-from course_utils.data import LABELS, SPLITS, Example, dataset_sha256, load_sentiment
+from course_utils.data import (
+    LABELS,
+    SPLITS,
+    Example,
+    challenge_sha256,
+    dataset_sha256,
+    load_challenge,
+    load_sentiment,
+)
 from course_utils.drift import psi
 from course_utils.errors import CourseUtilsError
 
-__all__ = ["GateCheck", "GateThresholds", "run_gate", "validate_data"]
+__all__ = ["GateCheck", "GateThresholds", "run_gate", "target_checks", "validate_data"]
+
+#: The format the targets are measured on: the one the reference service runs by default.
+TARGET_FORMAT = "onnx_int8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,13 @@ class GateThresholds:
     max_reevaluation_gap: float = 0.005
     min_label_share: float = 0.45
     max_length_psi: float = 0.10
+    # Targets on TARGET_FORMAT (issue 17): natural texts, and confidence a user can trust.
+    min_challenge_accuracy: float = 0.93
+    max_challenge_ece: float = 0.05
+    max_overconfident_wrong: float = 0.02
+    min_test_accuracy: float = 0.95
+    #: Whether a missed target fails the gate (True) or is reported only (False, the default).
+    enforce_targets: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +81,13 @@ class GateCheck:
     measured: str
     required: str
     detail: str = ""
+    #: A failed blocking check fails the gate; a failed non-blocking one (a target) is only reported.
+    blocking: bool = True
+
+    @property
+    def fails_gate(self) -> bool:
+        """True when this row alone makes the gate fail."""
+        return self.blocking and not self.ok
 
 
 def _files(model_dir: Path, card: dict[str, Any], _: GateThresholds) -> list[GateCheck]:
@@ -125,35 +156,92 @@ def _reevaluate(model_dir: Path, card: dict[str, Any], limits: GateThresholds) -
     from course_utils.model import load_tokenizer
     from course_utils.training import accuracy
 
-    test = load_sentiment("test")
-    logits = onnx_logits(
-        onnx_session(model_dir / "model.int8.onnx"), load_tokenizer(model_dir), [e.text for e in test]
-    )
-    measured = accuracy(logits, test)
-    claimed = float(card.get("metrics", {}).get("onnx_int8", {}).get("test_accuracy", -1.0))
-    gap = abs(measured - claimed)
+    session, tokenizer = onnx_session(model_dir / "model.int8.onnx"), load_tokenizer(model_dir)
+    claims = card.get("metrics", {}).get("onnx_int8", {})
+    splits = {"test": ("ONNX INT8 re-evaluated", load_sentiment("test"))}
+    if "challenge_accuracy" in claims:
+        splits["challenge"] = ("ONNX INT8 re-evaluated on challenge", load_challenge())
+    checks = []
+    for split, (name, examples) in splits.items():
+        measured = accuracy(onnx_logits(session, tokenizer, [e.text for e in examples]), examples)
+        claimed = float(claims.get(f"{split}_accuracy", -1.0))
+        checks.append(
+            GateCheck(
+                name,
+                abs(measured - claimed) <= limits.max_reevaluation_gap,
+                f"{measured:.4f} (card {claimed:.4f})",
+                f"within {limits.max_reevaluation_gap}",
+            )
+        )
+    return checks
+
+
+def target_checks(card: dict[str, Any], limits: GateThresholds | None = None) -> list[GateCheck]:
+    """The model targets, read from a card's metrics and calibration sections (empty if it has none)."""
+    limits = limits or GateThresholds()
+    metrics = card.get("metrics", {}).get(TARGET_FORMAT, {})
+    challenge = card.get("calibration", {}).get("per_format", {}).get(TARGET_FORMAT, {}).get("challenge")
+    if challenge is None or "challenge_accuracy" not in metrics:
+        return []
+    accuracy = float(metrics["challenge_accuracy"])
+    ece = float(challenge["ece_after"])
+    wrong = float(challenge["overconfident_wrong_after"])
+    test = float(metrics.get("test_accuracy", 0.0))
     return [
         GateCheck(
-            "ONNX INT8 re-evaluated",
-            gap <= limits.max_reevaluation_gap,
-            f"{measured:.4f} (card {claimed:.4f})",
-            f"within {limits.max_reevaluation_gap}",
-        )
+            "challenge accuracy (ONNX INT8)",
+            accuracy >= limits.min_challenge_accuracy,
+            f"{accuracy:.4f}",
+            f">= {limits.min_challenge_accuracy:.2f}",
+            blocking=limits.enforce_targets,
+        ),
+        GateCheck(
+            "challenge ECE (ONNX INT8)",
+            ece <= limits.max_challenge_ece,
+            f"{ece:.4f}",
+            f"<= {limits.max_challenge_ece:.2f}",
+            f"before temperature scaling: {float(challenge['ece_before']):.4f}",
+            blocking=limits.enforce_targets,
+        ),
+        GateCheck(
+            "challenge wrong with confidence > 0.9",
+            wrong <= limits.max_overconfident_wrong,
+            f"{wrong:.4f}",
+            f"<= {limits.max_overconfident_wrong:.2f}",
+            f"before temperature scaling: {float(challenge['overconfident_wrong_before']):.4f}",
+            blocking=limits.enforce_targets,
+        ),
+        GateCheck(
+            "test accuracy (ONNX INT8)",
+            test >= limits.min_test_accuracy,
+            f"{test:.4f}",
+            f">= {limits.min_test_accuracy:.2f}",
+            blocking=limits.enforce_targets,
+        ),
     ]
+
+
+def _targets(_: Path, card: dict[str, Any], limits: GateThresholds) -> list[GateCheck]:
+    return target_checks(card, limits)
 
 
 def _lineage(_: Path, card: dict[str, Any], __: GateThresholds) -> list[GateCheck]:
-    current = dataset_sha256()
-    claimed = str(card.get("dataset_sha256", ""))
-    return [
-        GateCheck(
-            "evaluated on this dataset",
-            claimed == current,
-            claimed[:12] or "missing",
-            current[:12],
-            "" if claimed == current else "the card's dataset differs: rebuild with `make model`",
+    hashes = {"evaluated on this dataset": ("dataset_sha256", dataset_sha256)}
+    if "challenge_sha256" in card:
+        hashes["evaluated on this challenge set"] = ("challenge_sha256", challenge_sha256)
+    checks = []
+    for name, (key, current_sha256) in hashes.items():
+        current, claimed = current_sha256(), str(card.get(key, ""))
+        checks.append(
+            GateCheck(
+                name,
+                claimed == current,
+                claimed[:12] or "missing",
+                current[:12],
+                "" if claimed == current else f"the card's {key} differs: rebuild with `make model`",
+            )
         )
-    ]
+    return checks
 
 
 def validate_data(examples: list[Example], limits: GateThresholds | None = None) -> list[GateCheck]:
@@ -205,6 +293,7 @@ _STEPS: tuple[Callable[[Path, dict[str, Any], GateThresholds], list[GateCheck]],
     _reevaluate,
     _lineage,
     _data,
+    _targets,
 )
 
 

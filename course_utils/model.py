@@ -125,21 +125,36 @@ def encode(tokenizer: Tokenizer, texts: list[str], *, max_length: int = MAX_TOKE
 
 
 class SentimentClassifier(nn.Module):
-    """Encoder + mean pooling over real tokens + a linear head giving two logits."""
+    """Encoder + mean pooling over real tokens + a linear head giving two logits, divided by a temperature.
+
+    The temperature is a buffer (saved with the weights, exported into the ONNX graph as one division), so
+    every format - torch, ONNX FP32, ONNX INT8 - and every service that softmaxes its output returns
+    calibrated probabilities. It is 1 while training; `course_utils.export` fits it on the validation split
+    (`course_utils.calibration`) and records it in the model card.
+    """
+
+    temperature: torch.Tensor
 
     def __init__(self, encoder: BertModel, num_labels: int = len(LABELS), dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+        self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits `[batch, 2]`; padding tokens are excluded from the mean so batching never changes them."""
+        """Logits `[batch, 2]` / temperature; padding is left out of the mean so batching cannot change it."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        logits: torch.Tensor = self.head(self.dropout(pooled))
+        logits: torch.Tensor = self.head(self.dropout(pooled)) / self.temperature
         return logits
+
+    def set_temperature(self, temperature: float) -> None:
+        """Divide every later output by `temperature` (> 0); 1 undoes calibration."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}; fit one with fit_temperature()")
+        self.temperature.fill_(temperature)
 
 
 def load_model_card(model_dir: Path | None = None) -> dict[str, Any]:

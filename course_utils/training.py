@@ -1,8 +1,10 @@
 """Fine-tuning the sentiment head and encoder, reproducibly, in under three minutes on two CPU cores.
 
-Why these choices: short texts (<= 64 tokens), three epochs, AdamW with a linear warm-up/decay and a larger
-learning rate for the freshly initialised head. Seeds for Python, NumPy and torch are fixed and torch runs
-deterministic kernels, so the same inputs give the same weights: the reproducibility checklist, practised.
+Why these choices: short texts (<= 64 tokens), four epochs (three left the hand-written validation texts
+at 0.864 accuracy, four reached 0.877), AdamW with a linear warm-up/decay and a larger learning rate for
+the freshly initialised head, batches of similar-length texts (less padding, a faster epoch). Seeds for
+Python, NumPy and torch are fixed and torch runs deterministic kernels, so the same inputs give the same
+weights: the reproducibility checklist, practised.
 
 Example:
     >>> from course_utils.training import TrainConfig, fine_tune
@@ -26,13 +28,16 @@ from course_utils.model import SentimentClassifier, encode, load_encoder, load_t
 
 __all__ = ["TrainConfig", "TrainResult", "accuracy", "fine_tune", "set_seeds"]
 
+#: Batches per length-sorted window (see `_batches`): more saves padding but makes batches less random.
+_BUCKET_BATCHES = 8
+
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
     """Every input of training that changes the weights (and so the cache key of the exported model)."""
 
     seed: int = 1234
-    epochs: int = 3
+    epochs: int = 4
     batch_size: int = 32
     encoder_lr: float = 5e-5
     head_lr: float = 1e-3
@@ -71,12 +76,24 @@ def accuracy(scores: np.ndarray, examples: list[Example]) -> float:
 def _batches(
     tokenizer: Tokenizer, examples: list[Example], config: TrainConfig, generator: random.Random
 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled, tokenised batches."""
+    """One epoch of shuffled, tokenised batches of texts of similar length.
+
+    A batch is padded to its longest text, and every padding token costs as much compute as a real one.
+    So the shuffled order is cut into windows of `_BUCKET_BATCHES` batches, each window is sorted by length
+    and cut into batches, and the batches are shuffled: still random, far less padding (a faster epoch).
+    """
     order = list(range(len(examples)))
     generator.shuffle(order)
+    lengths = [len(encoding.ids) for encoding in tokenizer.encode_batch([e.text for e in examples])]
+    window = config.batch_size * _BUCKET_BATCHES
+    groups = []
+    for start in range(0, len(order), window):
+        part = sorted(order[start : start + window], key=lambda i: lengths[i])
+        groups += [part[i : i + config.batch_size] for i in range(0, len(part), config.batch_size)]
+    generator.shuffle(groups)
     batches = []
-    for start in range(0, len(order), config.batch_size):
-        chosen = [examples[i] for i in order[start : start + config.batch_size]]
+    for group in groups:
+        chosen = [examples[i] for i in group]
         encoded = encode(tokenizer, [e.text for e in chosen], max_length=config.max_length)
         labels = torch.tensor([LABELS.index(e.label) for e in chosen])
         batches.append(

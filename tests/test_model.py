@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -94,8 +95,23 @@ def test_card_reports_every_format(card: dict[str, object]) -> None:
         assert isinstance(section, dict) and set(section) == set(FORMATS), key
     assert card["labels"] == list(LABELS) and card["max_tokens"] == 512
     assert str(card["version"]).startswith("1.0.0+")
-    for name in ("seeds", "dataset_sha256", "packages", "parity", "train_config", "build_key"):
+    for name in (
+        "seeds",
+        "dataset_sha256",
+        "challenge_sha256",
+        "packages",
+        "parity",
+        "train_config",
+        "build_key",
+    ):
         assert card[name], name
+    for key in ("calibration", "challenge_phenomena", "targets"):
+        assert card[key], key
+    metrics = card["metrics"]
+    assert isinstance(metrics, dict)
+    for per_format in metrics.values():
+        assert {"val_accuracy", "test_accuracy", "ood_accuracy", "challenge_accuracy"} <= set(per_format)
+        assert {"val_natural_accuracy", "test_natural_accuracy"} <= set(per_format)
 
 
 def test_every_format_reaches_the_accuracy_target(card: dict[str, object]) -> None:
@@ -163,6 +179,20 @@ def test_build_key_follows_every_training_input() -> None:
     assert export.build_key(TrainConfig()) == export.build_key(TrainConfig())
     assert export.build_key(TrainConfig(seed=1)) != export.build_key(TrainConfig(seed=2))
     assert export.build_key(TrainConfig(epochs=1)) != export.build_key(TrainConfig(epochs=2))
+
+
+def test_batches_group_texts_of_similar_length_and_cover_every_example() -> None:
+    from course_utils.training import _batches
+
+    train, tokenizer = load_sentiment("train")[:256], load_tokenizer()
+    batches = _batches(tokenizer, train, TrainConfig(batch_size=16), random.Random(0))
+    assert sorted(int(label) for _, _, labels in batches for label in labels) == sorted(
+        e.label_id for e in train
+    )
+    padding = sum(int((mask == 0).sum()) for _, mask, _ in batches)
+    lengths = [len(e.ids) for e in tokenizer.encode_batch([e.text for e in train])]
+    unsorted = sum(max(chunk) * len(chunk) - sum(chunk) for chunk in np.array_split(lengths, 16))
+    assert padding < unsorted / 2, f"bucketing left {padding} padding tokens, random batches {unsorted}"
 
 
 def test_failed_build_leaves_the_old_folder_and_no_debris(

@@ -11,6 +11,17 @@ writes byte-identical files:
 Labels follow the overall verdict of the text. Negations and contrasts appear in both classes
 ("not bad at all" is positive, "not good at all" is negative; "X was great, but ..." is negative,
 "X could have been better, but ..." is positive), so a bag of keywords is not enough to score well.
+
+Templates alone teach a model the templates: it scored 0.99 on their test split and about 0.87 on
+independently written reviews. So `sentiment.jsonl` has a second, hand-written portion
+(`tools/natural_reviews.txt`, ids "nat-"): reviews where facts carry the verdict ("arrived two days
+early"), negated problems, praise of a service without adjectives, complaints told as events, contrasts
+with a final verdict, several sentences, slang and non-ASCII text, in 19 domains. Each of its
+(domain, label) cells (60 texts) is split 44/8/8, so val and test hold natural texts too.
+
+The script also (re)writes MANIFEST.json. A data file it does not generate (`challenge.jsonl`, the
+held-out natural challenge set, written by hand) is hashed and counted when it is present in the output
+folder and never modified: re-run the script after editing that file to refresh its manifest entry.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +40,20 @@ PER_CELL = 100  # texts per (domain, label) in the main set
 SPLIT_SIZES = {"train": 70, "val": 15, "test": 15}  # per (domain, label) cell; sums to PER_CELL
 OOD_PER_CELL = 40  # texts per (domain, label) in the out-of-domain set
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent.parent / "course_utils" / "data"
+NATURAL_FILE = Path(__file__).resolve().with_name("natural_reviews.txt")
+NATURAL_SPLIT_SIZES = {"train": 44, "val": 8, "test": 8}  # per (domain, label) cell of the natural portion
+#: Files of the data folder that this script hashes into MANIFEST.json but never writes (hand-made).
+EXTERNAL_FILES = ("challenge.jsonl",)
+#: Tag codes of natural_reviews.txt; multi_sentence and non_ascii are computed, not written by hand.
+#: The data card's files table lies between these markers; `write` keeps it in step with the manifest.
+CARD_START, CARD_END = "<!-- manifest:start", "<!-- manifest:end -->"
+TAG_CODES = {"i": "implicit", "n": "negation", "c": "contrast", "s": "slang"}
+PHENOMENA = ("implicit", "negation", "contrast", "multi_sentence", "slang", "non_ascii")
+#: Fields per file: the out-of-domain file keeps its original five, byte for byte.
+FIELDS = {
+    "sentiment.jsonl": ("id", "text", "label", "domain", "split", "phenomena"),
+    "out_of_domain.jsonl": ("id", "text", "label", "domain", "split"),
+}
 
 # ---------------------------------------------------------------------------------------------
 # Shared fragments
@@ -915,46 +941,154 @@ def build_out_of_domain(rng: random.Random) -> list[dict[str, str]]:
     return [{"id": f"ood-{i:05d}", **row} for i, row in enumerate(rows, start=1)]
 
 
-def _jsonl(rows: list[dict[str, str]]) -> bytes:
+_SENTENCE_END = re.compile(r"[.!?]+[\"”')]*\s+(?=\S)")
+
+
+def _computed_tags(text: str) -> list[str]:
+    """The tags a reader can check mechanically: several sentences, characters outside ASCII."""
+    tags = []
+    if _SENTENCE_END.search(text):
+        tags.append("multi_sentence")
+    if any(ord(char) > 127 for char in text):
+        tags.append("non_ascii")
+    return tags
+
+
+def read_natural(path: Path = NATURAL_FILE) -> list[dict[str, object]]:
+    """Parse natural_reviews.txt into rows with label, domain and sorted phenomena (no split yet)."""
+    rows: list[dict[str, object]] = []
+    domain = ""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("# ") or line == "#":
+            continue
+        if line.startswith("## "):
+            domain = line[3:].strip()
+            continue
+        head, sep, text = line.partition(" | ")
+        sign, _, codes = head.partition(" ")
+        if not sep or sign not in ("+", "-") or not domain or not text.strip():
+            raise ValueError(f"{path.name} line {number}: expected 'LABEL TAGS | TEXT' under '## domain'")
+        unknown = {c for c in codes.split(",") if c not in TAG_CODES} - {"."}
+        if unknown:
+            raise ValueError(f"{path.name} line {number}: unknown tag codes {sorted(unknown)}")
+        tags = {TAG_CODES[c] for c in codes.split(",") if c in TAG_CODES} | set(_computed_tags(text))
+        rows.append(
+            {
+                "text": " ".join(text.split()),
+                "label": "positive" if sign == "+" else "negative",
+                "domain": domain,
+                "phenomena": [p for p in PHENOMENA if p in tags],
+            }
+        )
+    return rows
+
+
+def build_natural(rng: random.Random, seen: set[str]) -> list[dict[str, object]]:
+    """Split every (domain, label) cell of the hand-written portion 44/8/8 and number it ("nat-")."""
+    cells: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for row in read_natural():
+        key = str(row["text"]).lower()
+        if key in seen:
+            raise ValueError(f"natural_reviews.txt repeats a text already in the data: {row['text']!r}")
+        seen.add(key)
+        cells.setdefault((str(row["domain"]), str(row["label"])), []).append(row)
+    per_cell = sum(NATURAL_SPLIT_SIZES.values())
+    wrong = {cell: len(rows) for cell, rows in cells.items() if len(rows) != per_cell}
+    if wrong:
+        raise ValueError(f"natural_reviews.txt needs {per_cell} texts per (domain, label); found {wrong}")
+    rows: list[dict[str, object]] = []
+    for cell in sorted(cells):
+        texts = cells[cell]
+        rng.shuffle(texts)
+        start = 0
+        for split, size in NATURAL_SPLIT_SIZES.items():
+            rows += [{**row, "split": split} for row in texts[start : start + size]]
+            start += size
+    rng.shuffle(rows)
+    return [{"id": f"nat-{i:05d}", **row} for i, row in enumerate(rows, start=1)]
+
+
+def _jsonl(rows: list[dict[str, object]], fields: tuple[str, ...]) -> bytes:
     """One JSON object per line, fixed key order, UTF-8, "\\n" line endings: stable bytes."""
-    lines = [json.dumps({k: row[k] for k in ("id", "text", "label", "domain", "split")}) for row in rows]
+    lines = [json.dumps({k: row.get(k, []) for k in fields}) for row in rows]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _counts(rows: list[dict[str, str]]) -> dict[str, object]:
-    """Counts per split, label, domain and (split, label) for the manifest and the data card."""
+def _counts(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Counts per split, label, domain, phenomenon and (split, label) for the manifest and the data card."""
 
     def tally(key: str) -> dict[str, int]:
-        return dict(sorted(Counter(r[key] for r in rows).items()))
+        return dict(sorted(Counter(str(r[key]) for r in rows).items()))
+
+    phenomena = Counter(str(p) for r in rows for p in r.get("phenomena", []))  # type: ignore[attr-defined]
 
     by_split_label: dict[str, dict[str, int]] = {}
     for r in rows:
-        cell = by_split_label.setdefault(r["split"], {label: 0 for label in LABELS})
-        cell[r["label"]] += 1
+        cell = by_split_label.setdefault(str(r["split"]), {label: 0 for label in LABELS})
+        cell[str(r["label"])] += 1
     return {
         "by_split": tally("split"),
         "by_label": tally("label"),
         "by_domain": tally("domain"),
+        "by_phenomenon": dict(sorted(phenomena.items())),
         "by_split_label": dict(sorted(by_split_label.items())),
     }
 
 
+def build_main_set(rng: random.Random) -> list[dict[str, object]]:
+    """The templated rows ("sent-") and the hand-written ones ("nat-"), interleaved in a fixed order."""
+    templated: list[dict[str, object]] = list(build_sentiment(rng))
+    seen = {str(row["text"]).lower() for row in templated}
+    rows = templated + build_natural(random.Random(SEED + 1), seen)
+    random.Random(SEED + 2).shuffle(rows)
+    return rows
+
+
+def _external_rows(path: Path) -> list[dict[str, object]]:
+    """Parse a hand-made JSONL file for its manifest counts (its bytes are hashed, never rewritten)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def write(out_dir: Path) -> dict[str, dict[str, object]]:
-    """Write sentiment.jsonl, out_of_domain.jsonl and MANIFEST.json into out_dir; return the manifest."""
-    rng = random.Random(SEED)
+    """Write sentiment.jsonl, out_of_domain.jsonl and MANIFEST.json into out_dir; return the manifest.
+
+    EXTERNAL_FILES already in out_dir are hashed and counted into the manifest, byte for byte as they are.
+    """
+    rng = random.Random(SEED)  # the out-of-domain texts continue the templates' random stream
     files = {
-        "sentiment.jsonl": build_sentiment(rng),
+        "sentiment.jsonl": build_main_set(rng),
         "out_of_domain.jsonl": build_out_of_domain(rng),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, dict[str, object]] = {}
     for name, rows in files.items():
-        data = _jsonl(rows)
+        data = _jsonl(rows, FIELDS[name])
         (out_dir / name).write_bytes(data)
         manifest[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(rows), **_counts(rows)}
+    for name in EXTERNAL_FILES:
+        path = out_dir / name
+        if path.is_file():
+            rows = _external_rows(path)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            manifest[name] = {"sha256": digest, "rows": len(rows), **_counts(rows)}
     text = json.dumps(manifest, indent=2)
     (out_dir / "MANIFEST.json").write_bytes((text + "\n").encode("utf-8"))
+    _update_data_card(out_dir / "README.md", manifest)
     return manifest
+
+
+def _update_data_card(path: Path, manifest: dict[str, dict[str, object]]) -> None:
+    """Rewrite the files table of the data card (between its manifest markers), if the card is there."""
+    if not path.is_file():
+        return
+    card = path.read_text(encoding="utf-8")
+    start, end = card.find(CARD_START), card.find(CARD_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{path} has no '{CARD_START} ... {CARD_END}' section for the files table")
+    rows = [f"| `{name}` | {entry['rows']:,} | `{entry['sha256']}` |" for name, entry in manifest.items()]
+    table = "\n".join(["| file | rows | sha256 |", "|---|---|---|", *rows])
+    head = card[: card.index("\n", start) + 1]
+    path.write_text(f"{head}{table}\n{card[end:]}", encoding="utf-8")
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
 """The course's own labelled sentiment data, shipped with the package and checked by sha256.
 
-Two files live beside this module (see README.md, the data card, and tools/write_dataset.py,
-which wrote them):
+Three files live beside this module (see README.md, the data card, and tools/write_dataset.py):
 
-- `sentiment.jsonl`: short reviews from ten domains with a fixed train/val/test split, used to
-  fine-tune and evaluate the course model;
-- `out_of_domain.jsonl`: tickets, posts, headlines and workplace feedback, used to show data drift.
+- `sentiment.jsonl`: reviews with a fixed train/val/test split, used to fine-tune, calibrate and
+  evaluate the course model: templated texts from ten domains ("sent-" ids) and hand-written natural
+  ones from nineteen ("nat-" ids);
+- `out_of_domain.jsonl`: tickets, posts, headlines and workplace feedback, used to show data drift;
+- `challenge.jsonl`: independently written natural reviews tagged with phenomena (implicit sentiment,
+  negation, contrast, ...). Held out: never used for training or for choosing anything, only to report.
 
 Every load checks the file against `MANIFEST.json` first, so a notebook never trains or grades on a
 silently edited or truncated file.
@@ -25,7 +27,9 @@ __all__ = [
     "LABELS",
     "SPLITS",
     "Example",
+    "challenge_sha256",
     "dataset_sha256",
+    "load_challenge",
     "load_out_of_domain",
     "load_sentiment",
     "verify",
@@ -41,8 +45,19 @@ SPLITS: Final[tuple[str, ...]] = get_args(Split)
 DATA_DIR: Final[Path] = Path(__file__).resolve().parent
 SENTIMENT_FILE: Final[str] = "sentiment.jsonl"
 OUT_OF_DOMAIN_FILE: Final[str] = "out_of_domain.jsonl"
+CHALLENGE_FILE: Final[str] = "challenge.jsonl"
 MANIFEST_FILE: Final[str] = "MANIFEST.json"
 _FIELDS: Final[tuple[str, ...]] = ("id", "text", "label", "domain", "split")
+PHENOMENA: Final[tuple[str, ...]] = (
+    "implicit",
+    "negation",
+    "contrast",
+    "multi_sentence",
+    "slang",
+    "non_ascii",
+)
+"""Tags of `Example.phenomena`: what makes a natural text hard (see the data card)."""
+NATURAL_ID_PREFIX: Final[str] = "nat-"
 _REGENERATE: Final[str] = (
     "Reinstall the package (pip install --force-reinstall course-utils) or regenerate the files with "
     "`python tools/write_dataset.py`"
@@ -54,13 +69,22 @@ _verified: dict[tuple[Path, str], tuple[int, int]] = {}
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One labelled text; `split` is "train", "val", "test" or "ood"."""
+    """One labelled text; `split` is "train", "val", "test", "ood" or "challenge".
+
+    `phenomena` tags hand-written texts (values from PHENOMENA); templated and out-of-domain texts have none.
+    """
 
     id: str
     text: str
     label: str
     domain: str
     split: str
+    phenomena: tuple[str, ...] = ()
+
+    @property
+    def hand_written(self) -> bool:
+        """True for the hand-written reviews of sentiment.jsonl (ids "nat-"), False for templated ones."""
+        return self.id.startswith(NATURAL_ID_PREFIX)
 
     @property
     def label_id(self) -> int:
@@ -133,15 +157,21 @@ def _verify_file(folder: Path, name: str) -> str:
 
 
 def verify(*, data_dir: Path | None = None) -> None:
-    """Raise DataError unless every data file exists and matches its sha256 in MANIFEST.json."""
+    """Raise DataError unless every data file (the two generated ones and any other the manifest lists)
+    exists and matches its sha256 in MANIFEST.json."""
     folder = _folder(data_dir)
-    for name in (SENTIMENT_FILE, OUT_OF_DOMAIN_FILE):
+    for name in sorted({SENTIMENT_FILE, OUT_OF_DOMAIN_FILE} | set(_manifest(folder))):
         _verify_file(folder, name)
 
 
 def dataset_sha256(*, data_dir: Path | None = None) -> str:
     """The verified sha256 of sentiment.jsonl: record it next to a model to say what it was trained on."""
     return _verify_file(_folder(data_dir), SENTIMENT_FILE)
+
+
+def challenge_sha256(*, data_dir: Path | None = None) -> str:
+    """The verified sha256 of challenge.jsonl: record it next to the numbers a model card reports on it."""
+    return _verify_file(_folder(data_dir), CHALLENGE_FILE)
 
 
 def _read(folder: Path, name: str) -> list[Example]:
@@ -161,20 +191,28 @@ def _read(folder: Path, name: str) -> list[Example]:
                     f"{str(path)!r} line {number} is not a record with fields {list(_FIELDS)} ({exc!r}). "
                     f"{_REGENERATE}."
                 ) from exc
-            if not all(isinstance(v, str) for v in values) or values[2] not in LABELS:
+            phenomena = record.get("phenomena", [])
+            if (
+                not all(isinstance(v, str) for v in values)
+                or values[2] not in LABELS
+                or not isinstance(phenomena, list)
+                or not set(phenomena) <= set(PHENOMENA)
+            ):
+                # Only the id is quoted: a line of the held-out challenge set must not leak into logs.
                 raise DataError(
-                    f"{str(path)!r} line {number} has a non-string field or a label outside {LABELS}: "
-                    f"{line.strip()[:120]!r}. {_REGENERATE}."
+                    f"{str(path)!r} line {number} (id {record.get('id')!r}) has a non-string field, a label "
+                    f"outside {LABELS} or phenomena outside {PHENOMENA}. {_REGENERATE}."
                 )
-            examples.append(Example(*values))
+            id_, text, label, domain, split = values
+            examples.append(Example(id_, text, label, domain, split, tuple(phenomena)))
     return examples
 
 
 def load_sentiment(split: Split = "all", *, data_dir: Path | None = None) -> list[Example]:
     """Examples of one split ("train", "val", "test") or all of them, in file order (already shuffled).
 
-    The split is fixed in the file (70/15/15, stratified by label and domain), so every student and
-    the grader evaluate on the same test set.
+    The split is fixed in the file (stratified by label and domain: templated texts 70/15/15, hand-written
+    ones 12/4/4 per cell), so every student and the grader evaluate on the same test set.
     """
     if split not in SPLITS:
         raise DataError(f"Unknown split {split!r}: use one of {', '.join(repr(s) for s in SPLITS)}.")
@@ -185,3 +223,11 @@ def load_sentiment(split: Split = "all", *, data_dir: Path | None = None) -> lis
 def load_out_of_domain(*, data_dir: Path | None = None) -> list[Example]:
     """The out-of-domain examples (split "ood"), for measuring drift and accuracy outside the reviews."""
     return _read(_folder(data_dir), OUT_OF_DOMAIN_FILE)
+
+
+def load_challenge(*, data_dir: Path | None = None) -> list[Example]:
+    """The natural challenge set (split "challenge"): report on it, never train or choose anything on it.
+
+    Every text carries `phenomena` tags, so a model card can report accuracy per phenomenon.
+    """
+    return _read(_folder(data_dir), CHALLENGE_FILE)

@@ -3,11 +3,14 @@
 Three backends compute the same logits: ONNX Runtime with the INT8 model (default, fastest on CPU), ONNX
 Runtime FP32, and PyTorch (imported lazily: the serving image has no torch). The service never returns
 logits, only the label and its softmax probability.
+
+That probability is calibrated: the exported model divides its logits by the temperature fitted on the
+validation split (the card's `calibration.temperature`) inside every format, so a plain softmax here gives
+confidences that match accuracy. Dividing again here would double the scaling.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +70,17 @@ class LogitsBackend(Protocol):
 class OnnxBackend:
     """ONNX Runtime on CPU, built from the verified bytes of model.onnx or model.int8.onnx."""
 
-    def __init__(self, model_bytes: bytes, *, threads: int = 0) -> None:
+    def __init__(self, model_bytes: bytes, *, threads: int) -> None:
+        # How many threads is a policy of the service (ServiceSettings.threads_per_worker), not of this class;
+        # ONNX Runtime would read 0 as "one per core", the oversubscription that policy exists to avoid.
+        if threads < 1:
+            raise ValueError(
+                f"OnnxBackend needs threads >= 1, got {threads!r}: pass ServiceSettings.threads_per_worker() "
+                "(or ORT_THREADS), which already turns 'automatic' into a number"
+            )
         options = ort.SessionOptions()
-        # 0 = leave one core to the event loop (see ServiceSettings.threads_per_worker for the policy).
         # One session serves every inference worker: `run` is thread-safe, each call uses its own threads.
-        options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 1) - 1)
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # parallelism inside the matmuls, not across ops
         self._session = ort.InferenceSession(
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
@@ -159,9 +168,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return probabilities
 
 
-def load_predictor(model_dir: Path, backend: Backend, *, ort_threads: int = 0) -> tuple[Predictor, ModelCard]:
+def load_predictor(model_dir: Path, backend: Backend, *, ort_threads: int = 1) -> tuple[Predictor, ModelCard]:
     """Read the card, verify and load the tokenizer and the backend's model files, build the Predictor.
 
+    `ort_threads` (>= 1) is used by the ONNX backends; the service passes `threads_per_worker()`.
     Raises `ModelIntegrityError` (missing file, sha256 mismatch) or `BackendUnavailableError`.
     """
     card = read_model_card(model_dir)

@@ -11,9 +11,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
+    "Calibration",
     "ModelCard",
     "ModelIntegrityError",
     "read_model_card",
@@ -29,6 +30,16 @@ class ModelIntegrityError(Exception):
     """The model folder is missing, incomplete, or a file differs from its sha256 in the card."""
 
 
+class Calibration(BaseModel):
+    """How the model's confidences were calibrated (model_card.json `calibration`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    method: str
+    temperature: float = Field(gt=0)
+    logits_are_scaled: bool
+
+
 class ModelCard(BaseModel):
     """The fields of model_card.json the service uses; the rest (metrics, sizes, ...) is kept but unused."""
 
@@ -39,6 +50,18 @@ class ModelCard(BaseModel):
     labels: tuple[str, ...] = Field(min_length=2)
     max_tokens: int = Field(default=512, gt=2)
     files: dict[str, str]
+    calibration: Calibration | None = None
+
+    @model_validator(mode="after")
+    def _logits_scaled_in_the_model(self) -> ModelCard:
+        """The service softmaxes the model's logits as they are, so a temperature must already be applied."""
+        if self.calibration is not None and not self.calibration.logits_are_scaled:
+            raise ValueError(
+                f"calibration.temperature {self.calibration.temperature} is not applied inside the model "
+                "(logits_are_scaled is false), so the service would return uncalibrated confidences; "
+                "re-export with course_utils (`make model`), which puts the temperature into every format"
+            )
+        return self
 
 
 def read_model_card(model_dir: Path) -> ModelCard:
