@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import docker_tools, dockerfile, dockerfile_lint
+from course_utils import dockerfile, dockerfile_lint
 from course_utils.dockerfile import parse_dockerfile
 from course_utils.dockerfile_lint import RULES, LintFinding, lint_dockerfile
 from course_utils.errors import DockerfileSyntaxError
@@ -442,11 +442,6 @@ def test_a_secret_in_a_builder_stage_counts(tmp_path: Path) -> None:
     text = MULTI_STAGE.replace("COPY requirements.txt .\n", "COPY requirements.txt .env ./\n")
     finding = lint(tmp_path, text)["no-secrets-or-data"]
     assert not finding.ok and finding.lines == (2,)
-
-
-def test_docker_tools_re_exports_the_linter() -> None:
-    assert docker_tools.lint_dockerfile is dockerfile_lint.lint_dockerfile
-    assert docker_tools.LintFinding is dockerfile_lint.LintFinding
 
 
 def test_docstring_examples_run() -> None:

@@ -166,4 +166,6 @@ def test_the_starter_lint_settings_are_standalone_and_equal_the_projects() -> No
     assert "extend" not in starter and "cache-dir" not in starter, "no paths outside the capstone folder"
     assert starter["line-length"] == project["line-length"]
     assert starter["target-version"] == project["target-version"]
-    assert starter["lint"] == project["lint"]
+    # The project's per-file ignores are for its notebook sources (solutions/src), which a capstone has not.
+    project_lint = {key: value for key, value in project["lint"].items() if key != "per-file-ignores"}
+    assert starter["lint"] == project_lint

@@ -22,7 +22,9 @@ MAX_BATCH_TEXTS = 64
 
 
 def _not_blank(text: str) -> str:
-    if not text.strip():
+    # The schema's `pattern: \S` is an ECMAScript regex, whose whitespace also includes U+FEFF (a byte
+    # order mark); Python's str.strip() keeps it. Strip it too, so the service and its schema agree.
+    if not text.replace("\ufeff", "").strip():
         raise ValueError("text must not be empty or only whitespace")
     return text
 
