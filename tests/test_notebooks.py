@@ -23,6 +23,7 @@ import nbformat
 import pytest
 
 from course_utils.config import PROJECT_ROOT
+from tests.notebook_variants import CapstoneVariant, add_capstone
 from tools import build_notebooks  # the repository root is on sys.path (pytest's `pythonpath`)
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("*.ipynb"))
@@ -30,6 +31,7 @@ RELEASE = PROJECT_ROOT / "notebooks"
 ASSIGNMENT = build_notebooks.ASSIGNMENT
 SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+REFERENCE_CAPSTONE = CapstoneVariant(True, "the reference capstone", "reference")
 
 
 def _run(args: list[str], *, cwd: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
@@ -140,6 +142,8 @@ def autograded(fresh_release: Path) -> Iterator[dict[str, dict[str, tuple[float,
         target.mkdir(parents=True, exist_ok=True)
         for path in SOLUTIONS:
             shutil.copy(folder / path.name, target / path.name)
+    # Notebook 07's capstone cell grades the `capstone/` handed in beside it: the reference for the solutions.
+    add_capstone(root / "submitted" / "solution" / ASSIGNMENT, REFERENCE_CAPSTONE)
     nbgrader = str(build_notebooks.BIN / "nbgrader")
     result = _run([nbgrader, "autograde", ASSIGNMENT, "--force"], cwd=root, timeout_s=1100)
     assert result.returncode == 0, (

@@ -31,6 +31,8 @@
 
 # %%
 import importlib.metadata
+import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +43,7 @@ from IPython.display import display
 
 from course_utils.config import get_settings
 from course_utils.data import DATA_DIR
+from course_utils.dockerfile import parse_dockerfile
 from course_utils.docker_tools import (build_image, docker_client, docker_status, image_size_mb,
                                        image_user, run_container)
 from course_utils.dockerfile_lint import lint_dockerfile
@@ -172,9 +175,15 @@ pd.DataFrame(lint_dockerfile(CONTEXT / "Dockerfile.naive")).set_index("rule")
 # 3. Copy only what the service needs: `model/` and `app.py` (never `COPY . .`).
 # 4. `ENV PYTHONUNBUFFERED=1 MODEL_DIR=/app/model UVICORN_HOST=0.0.0.0 UVICORN_PORT=8000`: uvicorn reads
 #    its host and port from these variables, so `docker run -e UVICORN_PORT=...` can change them.
-# 5. Create a user (`RUN useradd --create-home app`) and switch to it (`USER app`).
-# 6. `EXPOSE 8000`, a `HEALTHCHECK` that requests `/health` (the image has `python` but no `curl`), and
-#    `CMD` in exec form: `CMD ["uvicorn", "app:app"]`.
+# 5. Create a user (`RUN useradd --create-home app`) and switch to it (`USER app`): a `USER` that no
+#    `RUN` creates stops the container at start.
+# 6. `EXPOSE 8000`, a `HEALTHCHECK` whose command requests `/health` and fails when it does not answer (the
+#    image has `python` but no `curl`; `CMD true` cannot fail), and `CMD` in exec form without `--host` or
+#    `--port` (the ENV of step 4 sets them): `CMD ["uvicorn", "app:app"]`.
+#
+# Other instructions are up to you (`WORKDIR`, `RUN pip install --upgrade pip`, comments, how you split
+# `ENV`). The tests read the Dockerfile as Docker parses it (`course_utils.dockerfile.parse_dockerfile`),
+# so spacing, case and quoting do not matter.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1-dockerfile", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -200,7 +209,9 @@ CMD ["uvicorn", "app:app"]
 #
 # Write `DOCKERIGNORE` (a string, one pattern per line) that keeps `.git`, `.env`, `data/`, `notebooks/`,
 # `__pycache__/` and `.ipynb_checkpoints/` out of the build context: they are never sent to the daemon,
-# so they can never be copied into a layer by accident.
+# so they can never be copied into a layer by accident. The tests read your patterns as Docker does (the
+# linter's reader): `.env*`, `**/data` or an allowlist (`*` then `!app.py`, ...) are as good as the plain
+# names, and a later `!data` line brings `data` back in. They check `.git`, `.env`, `data` and `notebooks`.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2-dockerignore", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -225,39 +236,73 @@ findings = {f.rule: f for f in lint_dockerfile(CONTEXT / "Dockerfile")}
 pd.DataFrame(findings.values()).set_index("rule")
 
 # %% [markdown]
-# The tests read the linter's findings; a failing assert quotes the linter's message.
+# The tests read the linter's findings; a failing assert quotes the linter's message. Each exercise is
+# linted on its own, in a fresh folder: the Dockerfile alone, and your `.dockerignore` beside a fixed
+# Dockerfile that copies the whole context (`COPY . /app`), so neither score depends on the other answer.
+
+# %%
+def lint_texts(dockerfile, dockerignore=None):
+    """The linter's findings, by rule, for a Dockerfile (and a .dockerignore) written into a fresh folder."""
+    folder = Path(tempfile.mkdtemp(prefix="nb03-lint-"))
+    try:
+        (folder / "Dockerfile").write_text(dockerfile.strip() + "\n")
+        if dockerignore is not None:
+            (folder / ".dockerignore").write_text(dockerignore.strip() + "\n")
+        return {f.rule: f for f in lint_dockerfile(folder / "Dockerfile")}
+    finally:
+        shutil.rmtree(folder)
+
 
 # %% nbgrader={"grade": true, "grade_id": "ex1-dockerfile-build-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+findings = lint_texts(DOCKERFILE)
 for rule in ("base-slim-pinned", "deps-before-code", "no-secrets-or-data"):
     assert findings[rule].ok, f"{rule}: {findings[rule].message}"
 print("Exercise 1 (base image, layers, what is copied): visible tests passed")
 ### BEGIN HIDDEN TESTS
-assert "ARG BASE_IMAGE" in DOCKERFILE and "${BASE_IMAGE}" in DOCKERFILE, "use ARG BASE_IMAGE"
-assert "COPY . " not in DOCKERFILE, "copy only model/ and app.py"
+parsed = parse_dockerfile(DOCKERFILE)
+assert parsed.global_args.get("BASE_IMAGE") == "python:3.11-slim", "declare ARG BASE_IMAGE=python:3.11-slim before FROM"
+from_line = [i for i in parsed.instructions if i.keyword == "FROM"][-1].arguments
+assert re.search(r"\$\{?BASE_IMAGE\b", from_line), f"start FROM ${{BASE_IMAGE}}, not FROM {from_line}"
+sources = [w for i in parsed.final.all("COPY", "ADD") for w in (i.exec_form or i.arguments.split())[:-1]]
+copied = {w.removeprefix("./").rstrip("/") for w in sources}
+assert copied <= {"requirements.txt", "model", "app.py"} and {"model", "app.py"} <= copied, f"copy only requirements.txt, model/ and app.py, not {sorted(copied)}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # The runtime rules: user, logs, health, port and signals.
 
 # %% nbgrader={"grade": true, "grade_id": "ex1-dockerfile-runtime-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+findings = lint_texts(DOCKERFILE)
 for rule in ("non-root-user", "pythonunbuffered", "healthcheck", "expose", "exec-form-cmd"):
     assert findings[rule].ok, f"{rule}: {findings[rule].message}"
 print("Exercise 1 (runtime): visible tests passed")
 ### BEGIN HIDDEN TESTS
-assert "UVICORN_PORT" in DOCKERFILE, "set ENV UVICORN_PORT=8000 so the port can be changed at run time"
-cmd = [line for line in DOCKERFILE.splitlines() if line.strip().startswith("CMD")][-1]
-assert "--port" not in cmd and "--host" not in cmd, "let UVICORN_HOST/UVICORN_PORT choose host and port"
+parsed = parse_dockerfile(DOCKERFILE)
+env = {}
+for inst in parsed.final.all("ENV"):
+    words = shlex.split(inst.arguments)
+    if "=" in words[0]:
+        env.update(word.split("=", 1) for word in words)
+    else:  # the legacy form: ENV NAME value
+        env[words[0]] = inst.arguments.split(maxsplit=1)[1]
+expected_env = {"MODEL_DIR": "/app/model", "UVICORN_HOST": "0.0.0.0", "UVICORN_PORT": "8000"}
+assert {k: env.get(k) for k in expected_env} == expected_env, f"ENV {expected_env}, got {env}"
+cmd = parsed.final.all("CMD", "ENTRYPOINT")
+assert cmd and not any(w.startswith(("--port", "--host")) for i in cmd for w in (i.exec_form or i.arguments.split())), "let UVICORN_HOST/UVICORN_PORT choose host and port"
+assert "/health" in parsed.final.all("HEALTHCHECK")[-1].arguments, "the HEALTHCHECK must request /health"
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # And the `.dockerignore`:
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-dockerignore-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert findings["dockerignore"].ok, f"dockerignore: {findings['dockerignore'].message}"
+ignore_findings = lint_texts("FROM python:3.11-slim\nCOPY . /app\n", DOCKERIGNORE)
+assert ignore_findings["dockerignore"].ok, f"dockerignore: {ignore_findings['dockerignore'].message}"
 print("Exercise 2: visible tests passed")
 ### BEGIN HIDDEN TESTS
-patterns = {line.strip().strip("/") for line in DOCKERIGNORE.splitlines() if line.strip()}
-assert {".env", ".git", "data", "notebooks"} <= patterns, "ignore .env too: it holds secrets"
+# With `COPY . /app`, the no-secrets-or-data rule fails unless .env and data are both excluded.
+secrets = ignore_findings["no-secrets-or-data"]
+assert secrets.ok, f"ignore .env too, it holds secrets: {secrets.message}"
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -358,7 +358,8 @@ print("\n".join(line for line in metrics_text.splitlines() if line.startswith(("
 # per bucket sorted by bound: columns `le_s` (the bound in seconds, a float; `+Inf` becomes `np.inf`),
 # `cumulative` (the sample's value) and `count` (observations in this bucket alone: the difference
 # from the previous bucket). Bucket samples are named `name + "_bucket"`, their bound is in
-# `sample.labels["le"]`.
+# `sample.labels["le"]`. The text may hold other metrics (histograms too), and a hand-written text may
+# list the buckets in any order: sort them by their bound as a number.
 
 # %% nbgrader={"grade": false, "grade_id": "ex3-buckets", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def bucket_counts(metrics_text, name):
@@ -387,9 +388,26 @@ assert frame["cumulative"].tolist() == [1, 3, 4, 5], "cumulative is the sample v
 assert frame["count"].tolist() == [1, 2, 1, 1], "count = this bucket's cumulative minus the previous one"
 print("Exercise 3: all visible tests passed")
 ### BEGIN HIDDEN TESTS
-served = bucket_counts(metrics_text, "predict_latency_seconds")
-assert served["count"].sum() == served["cumulative"].iloc[-1] > 0
-assert len(served) == len(LATENCY_BUCKETS_S) + 1
+# A fixed, hand-written text: another histogram first, then buckets out of order (as numbers, 10 > 2.5).
+by_hand = """# HELP other_seconds Another histogram.
+# TYPE other_seconds histogram
+other_seconds_bucket{le="1.0"} 7.0
+other_seconds_bucket{le="+Inf"} 9.0
+other_seconds_count 9.0
+other_seconds_sum 3.0
+# HELP job_seconds Job durations.
+# TYPE job_seconds histogram
+job_seconds_bucket{le="10.0"} 4.0
+job_seconds_bucket{le="2.5"} 4.0
+job_seconds_bucket{le="+Inf"} 6.0
+job_seconds_bucket{le="0.25"} 1.0
+job_seconds_count 6.0
+job_seconds_sum 30.0
+"""
+frame = bucket_counts(by_hand, "job_seconds")
+assert frame["le_s"].tolist() == [0.25, 2.5, 10.0, np.inf], "sort the buckets by their bound as a number"
+assert frame["cumulative"].tolist() == [1, 4, 4, 6] and frame["count"].tolist() == [1, 3, 0, 2]
+assert bucket_counts(by_hand, "other_seconds")["count"].tolist() == [7, 2]
 ### END HIDDEN TESTS
 
 # %% [markdown]

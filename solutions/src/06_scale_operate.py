@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from course_utils.bench import results_frame, run_closed_loop, run_open_loop
 from course_utils.config import PROJECT_ROOT, REFERENCE_SRC, get_settings
 from course_utils.data import load_out_of_domain, load_sentiment
-from course_utils.drift import DriftReport, psi
+from course_utils.drift import DriftReport, psi, reference_histogram
 from course_utils.server import ServerProcess, running_servers, stop_all
 
 settings = get_settings()
@@ -398,73 +398,93 @@ plt.show()
 
 
 # %% [markdown]
-# ### Exercise 2 (3 points): PSI by hand
+# ### Exercise 2 (3 points): PSI from two histograms
 #
-# The **population stability index** compares two samples bin by bin. Write
-# `psi_by_hand(reference, current, bins=10)` following these steps (NumPy only):
+# The **population stability index** compares two samples bin by bin. Monitoring systems often keep only
+# histograms (a Prometheus histogram's buckets, a dashboard's bars), so you compute it from **counts**.
+# Write `psi_from_counts(reference_counts, current_counts)`: two sequences (lists or arrays) of
+# non-negative counts, one per bin, the same bins in the same order. NumPy only:
 #
-# 1. Inner bin edges from the **reference's** quantiles: `np.quantile(reference, np.linspace(0, 1, bins + 1))`
-#    without its first and last value, then `np.unique` (ties merge bins).
-# 2. Each value's bin: `np.searchsorted(edges, values, side="right")`; the share of each sample in each
-#    of the `len(edges) + 1` bins: `np.bincount(..., minlength=len(edges) + 1) / len(values)`.
-# 3. Replace shares below `1e-4` by `1e-4` (`np.maximum`), so an empty bin gives no infinite logarithm.
-# 4. PSI = Σ (current share − reference share) · ln(current share / reference share), as a float.
+# 1. Raise `ValueError` when the two have a different number of bins, or no bin at all.
+# 2. The share of each bin, **smoothed** so that an empty bin gives no infinite logarithm:
+#    share = (count + 0.5) / (total + 0.5 · k), with `total` the sum of that histogram's counts and `k` the
+#    number of bins (the shares still sum to 1).
+# 3. PSI = Σ (current share − reference share) · ln(current share / reference share), as a float.
 #
 # Read: below 0.1 no drift, 0.1 to 0.25 moderate, 0.25 and above significant drift.
 
 # %% nbgrader={"grade": false, "grade_id": "ex2-psi", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def psi_by_hand(reference, current, bins=10):
-    """Population stability index of `current` against `reference`, quantile bins of the reference."""
-    reference, current = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+def psi_from_counts(reference_counts, current_counts):
+    """Population stability index of two histograms over the same bins (counts, add-0.5 smoothing)."""
     ### BEGIN SOLUTION
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
-
-    def shares(values):
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        return np.maximum(counts / len(values), 1e-4)
-
-    ref, cur = shares(reference), shares(current)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
+    ref, cur = np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)
+    if ref.shape != cur.shape or ref.size == 0:
+        raise ValueError(f"{ref.size} reference bins and {cur.size} current bins: pass the same bins")
+    ref_share = (ref + 0.5) / (ref.sum() + 0.5 * ref.size)
+    cur_share = (cur + 0.5) / (cur.sum() + 0.5 * cur.size)
+    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
     ### END SOLUTION
 
 
 # %% [markdown]
-# The visible tests use a case small enough to compute on paper: the reference `[1, 2, 3, 4]` with 2 bins
-# splits at 2.5 into shares 0.5 / 0.5; the current `[1, 1, 1, 4]` falls 0.75 / 0.25.
+# The visible tests use a case small enough to compute on paper: 50 / 50 against 75 / 25, smoothed to
+# 50.5 / 50.5 and 75.5 / 25.5, each out of 101.
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-psi-tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-on_paper = 0.25 * np.log(0.75 / 0.5) - 0.25 * np.log(0.25 / 0.5)
-got = psi_by_hand([1, 2, 3, 4], [1, 1, 1, 4], bins=2)
-assert abs(got - on_paper) < 1e-9, f"expected {on_paper:.6f}, got {got!r}: check the bins (step 1-2) and the sum (step 4)"
-same = psi_by_hand(reference.confidence, reference.confidence)
-assert abs(same) < 1e-9, f"a sample against itself has PSI 0, got {same!r}"
-rng = np.random.default_rng(0)
-shifted = psi_by_hand(rng.normal(0, 1, 2000), rng.normal(1, 1, 2000))
-assert shifted > 0.25, f"a one-sigma shift is significant drift (> 0.25), got {shifted!r}"
+on_paper = (75.5 - 50.5) / 101 * np.log(75.5 / 50.5) + (25.5 - 50.5) / 101 * np.log(25.5 / 50.5)
+got = psi_from_counts([50, 50], [75, 25])
+assert abs(got - on_paper) < 1e-9, f"expected {on_paper:.6f}, got {got!r}: check the shares (step 2) and the sum (step 3)"
+assert abs(psi_from_counts([3, 0, 7], [3, 0, 7])) < 1e-12, "a histogram against itself has PSI 0"
+assert np.isfinite(psi_from_counts([10, 0], [0, 10])), "empty bins must give a finite PSI: smooth the shares"
+try:
+    psi_from_counts([1, 2, 3], [1, 2])
+    raise AssertionError("3 bins against 2 must raise ValueError")
+except ValueError:
+    pass
 print("Exercise 2: all visible tests passed")
 ### BEGIN HIDDEN TESTS
+def expected_psi(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    sa, sb = (a + 0.5) / (a.sum() + 0.5 * a.size), (b + 0.5) / (b.sum() + 0.5 * b.size)
+    return float(np.sum((sb - sa) * np.log(sb / sa)))
+
 rng = np.random.default_rng(42)
-for _ in range(5):
-    a, b = rng.gamma(2, 1, 700), rng.gamma(2.5, 1.2, 300)
-    assert abs(psi_by_hand(a, b) - psi(a, b)) < 1e-9
-    assert abs(psi_by_hand(a, b, bins=4) - psi(a, b, bins=4)) < 1e-9
-assert abs(psi_by_hand(np.arange(100), np.zeros(50), bins=4) - psi(np.arange(100), np.zeros(50), bins=4)) < 1e-9
-for column in ("confidence", "length_words"):
-    assert abs(psi_by_hand(reference[column], ood[column]) - psi(reference[column], ood[column])) < 1e-9
-assert isinstance(psi_by_hand([1, 2, 3], [3, 2, 1]), float)
+for k in (2, 4, 10):
+    for _ in range(5):
+        a, b = rng.integers(0, 40, k), rng.integers(0, 400, k)  # different totals, some empty bins
+        got = psi_from_counts(a, b)
+        assert isinstance(got, float) and abs(got - expected_psi(a, b)) < 1e-9, f"{a} vs {b}: {got!r}"
+        assert abs(psi_from_counts(list(a), list(b)) - got) < 1e-12, "lists work as well as arrays"
+assert abs(psi_from_counts([0, 0, 5], [5, 0, 0]) - expected_psi([0, 0, 5], [5, 0, 0])) < 1e-9
+for bad in (([], []), ([1, 2], [1, 2, 3])):
+    try:
+        psi_from_counts(*bad)
+        raise AssertionError(f"psi_from_counts{bad} must raise ValueError")
+    except ValueError:
+        pass
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The library's `course_utils.drift` does the same (with checks for empty or NaN inputs) and adds the
-# KS test, which needs no bins: its statistic is the largest gap between the two cumulative
-# distributions. `DriftReport` puts both measures and a verdict per feature in a table.
+# The library's `course_utils.drift` computes PSI from raw samples instead: it bins them with the
+# reference's deciles (`reference_histogram`) and clips empty shares at 1e-4 rather than smoothing them.
+# It adds the KS test, which needs no bins: its statistic is the largest gap between the two cumulative
+# distributions. `DriftReport` puts both measures and a verdict per feature in a table; the column
+# `mine` is your function on the counts of each sample in the same decile bins.
 
 # %%
+def counts_in_bins(edges, values):
+    """How many of `values` fall in each bin of the inner `edges` (two open-ended outer bins)."""
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
 current = {name: f for name, f in features.items() if name != "test (reference)"}
 drift_table = pd.concat({name: DriftReport.compare(reference[["confidence", "length_words"]],
                                                    f[["confidence", "length_words"]]).to_frame()
                          for name, f in current.items()}, names=["sample"])
-drift_table.assign(mine=[psi_by_hand(reference[feat], current[s][feat]) for s, feat in drift_table.index]).round(4)
+edges = {feat: reference_histogram(reference[feat]).edges for feat in ("confidence", "length_words")}
+mine = [psi_from_counts(counts_in_bins(edges[feat], reference[feat]), counts_in_bins(edges[feat], current[s][feat]))
+        for s, feat in drift_table.index]
+drift_table.assign(mine=mine).round(4)
 
 # %% [markdown]
 # The out-of-domain set is flagged clearly on confidence: the model is unsure more often. On length it is
@@ -971,8 +991,11 @@ pd.DataFrame({"reference": {"lines of Python you own": code_lines(sorted(CAPSTON
 # out; among those that meet it, the one serving more requests per second needs fewer replicas. Write
 # `pick_server(rows, *, load, max_p99_ms)`. `rows` is a list of dicts like `bench["rows"]` (keys `server`,
 # `load`, `rps`, `p99_ms`, `errors`, among others). Consider only the rows whose `load` equals `load`, with
-# no errors and a `p99_ms` of at most `max_p99_ms`; return the `server` of the one with the highest `rps`
-# (on equal `rps`, the lower `p99_ms`), or `None` when no row qualifies. Do not change `rows`.
+# no errors and a `p99_ms` of at most `max_p99_ms` (a row whose `p99_ms` is NaN, a run that measured
+# nothing, never qualifies); return the `server` of the one with the highest `rps` (on equal `rps`, the
+# lower `p99_ms`, whatever the order of the rows), or `None` when no row qualifies. Do not change `rows`.
+#
+# One point for which rows qualify, one for which of them wins.
 
 # %% nbgrader={"grade": false, "grade_id": "ex4-pick-server", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def pick_server(rows, *, load, max_p99_ms):
@@ -986,9 +1009,9 @@ def pick_server(rows, *, load, max_p99_ms):
 
 
 # %% [markdown]
-# The tests use a made-up table small enough to check by eye.
+# The tests use a made-up table small enough to check by eye. First, which rows qualify:
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-pick-server-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "ex4-pick-server-tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 made_up = [{"server": "a", "load": 32, "rps": 900.0, "p99_ms": 60.0, "errors": 0},
            {"server": "b", "load": 32, "rps": 1000.0, "p99_ms": 70.0, "errors": 0},
            {"server": "c", "load": 32, "rps": 2000.0, "p99_ms": 20.0, "errors": 5},
@@ -999,17 +1022,32 @@ got = pick_server(made_up, load=32, max_p99_ms=65)
 assert got == "a", f"b's p99 of 70 ms misses a 65 ms target, so a wins; got {got!r}"
 assert pick_server(made_up, load=32, max_p99_ms=10) is None, "no server meets 10 ms: return None"
 assert pick_server(made_up, load=1, max_p99_ms=5) == "b", "only the rows at the given load count"
-print("Exercise 4: all visible tests passed")
+print("Exercise 4 (which rows qualify): visible tests passed")
 ### BEGIN HIDDEN TESTS
 import copy
+before = copy.deepcopy(made_up)
 assert pick_server(made_up, load=32, max_p99_ms=70) == "b", "the target includes its bound"
-tie = [{"server": "x", "load": 8, "rps": 100.0, "p99_ms": 9.0, "errors": 0},
-       {"server": "y", "load": 8, "rps": 100.0, "p99_ms": 5.0, "errors": 0}]
-assert pick_server(tie, load=8, max_p99_ms=10) == "y"
-assert pick_server(list(reversed(tie)), load=8, max_p99_ms=10) == "y"
+assert pick_server(made_up, load=32, max_p99_ms=20) is None, "a row with errors never qualifies"
 assert pick_server([], load=1, max_p99_ms=1e9) is None
 nan_row = [{"server": "z", "load": 1, "rps": 0.0, "p99_ms": math.nan, "errors": 0}]
-assert pick_server(nan_row, load=1, max_p99_ms=1e9) is None
+assert pick_server(nan_row, load=1, max_p99_ms=1e9) is None, "a NaN p99 never qualifies"
+assert pick_server(nan_row + made_up[3:], load=1, max_p99_ms=1e9) == "b"
+assert made_up == before, "pick_server must not change rows"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Then, among the rows that qualify, which one wins:
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-pick-server-choice-tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+tie = [{"server": "x", "load": 8, "rps": 100.0, "p99_ms": 9.0, "errors": 0},
+       {"server": "y", "load": 8, "rps": 100.0, "p99_ms": 5.0, "errors": 0},
+       {"server": "w", "load": 8, "rps": 90.0, "p99_ms": 1.0, "errors": 0}]
+assert pick_server(tie, load=8, max_p99_ms=10) == "y", "on equal rps, the lower p99 wins"
+assert pick_server(tie, load=8, max_p99_ms=6) == "y", "the highest rps among the rows that qualify"
+print("Exercise 4 (which row wins): visible tests passed")
+### BEGIN HIDDEN TESTS
+assert pick_server(list(reversed(tie)), load=8, max_p99_ms=10) == "y", "whatever the order of the rows"
+assert pick_server(tie, load=8, max_p99_ms=2) == "w"
 before = copy.deepcopy(bench["rows"])
 
 def expected(rows, load, slo):

@@ -50,11 +50,11 @@ import pandas as pd
 pd.set_option("display.max_colwidth", 240)  # the "what to fix" column holds whole sentences
 
 # %% [markdown]
-# From `course_utils`: the course root, the settings (where the exported model is), the Dockerfile linter,
+# From `course_utils`: the settings (where the exported model is), the Dockerfile linter,
 # the model-folder check and the capstone grader.
 
 # %%
-from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.config import get_settings
 from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import CourseUtilsError, ModelIntegrityError
 from course_utils.grading import GradeOptions, grade, nbgrader_score
@@ -66,24 +66,21 @@ WORK = Path(tempfile.mkdtemp(prefix="nb07-"))  # scratch folder for the tests; t
 # %% [markdown]
 # ### Which capstone folder?
 #
-# This notebook runs from `notebooks/`, and the autograder runs a copy of it from a grading folder, so a
-# relative path such as `../capstone` would point somewhere else there. `PROJECT_ROOT` is the course folder,
-# found from where `course_utils` is installed, so it is the same everywhere.
-#
-# Set `CAPSTONE_DIR` to **your** capstone: `CAPSTONE_DIR = PROJECT_ROOT / "capstone"`. This cell earns no
-# points, but every later cell needs it, including the graded capstone cell. (The instructor's copy of this
-# notebook points at the reference solution, so the course's CI checks that it gets full marks.)
+# The one beside this notebook: `../capstone` when the notebook sits in `notebooks/` (your copy of the
+# course), or `capstone/` in the notebook's own folder (a submission handed in with the capstone inside
+# it, as the autograder receives it). Jupyter and nbgrader start the notebook in its own folder, so this
+# cell and the graded capstone cell find the same folder. The graded cell finds it itself: changing
+# `CAPSTONE_DIR` changes what the ungraded cells below look at, never what is graded.
 
-# %% nbgrader={"grade": false, "grade_id": "capstone-dir", "locked": false, "schema_version": 3, "solution": true, "task": false}
-### BEGIN SOLUTION
-CAPSTONE_DIR = PROJECT_ROOT / "solutions" / "capstone"
-### END SOLUTION
+# %% nbgrader={"grade": false, "grade_id": "capstone-dir", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def capstone_beside(notebook_dir):
+    """`capstone/` in the notebook's folder if there is one, else `capstone/` beside that folder."""
+    notebook_dir = Path(notebook_dir).resolve()
+    inside = notebook_dir / "capstone"
+    return inside if inside.is_dir() else notebook_dir.parent / "capstone"
 
-# %% [markdown]
-# A quick look at what is in that folder (the contract asks for these five files at its top level):
 
-# %%
-CAPSTONE_DIR = Path(CAPSTONE_DIR).resolve()
+CAPSTONE_DIR = capstone_beside(Path.cwd())
 required = ["src/app.py", "Dockerfile", ".dockerignore", "requirements.txt", "deploy.md"]
 pd.DataFrame({"file": required, "present": ["✅" if (CAPSTONE_DIR / f).is_file() else "❌" for f in required]},
              ).set_index("file").rename_axis(str(CAPSTONE_DIR))
@@ -128,8 +125,9 @@ def tiny_export(folder, files):
 #
 # Write `export_model(model_dir, capstone_dir)` (both may be `str` or `Path`) that:
 #
-# 1. raises `ValueError` when `capstone_dir / "model"` **is** `model_dir` (compare `.resolve()`d paths):
-#    step 2 would delete the model you want to copy;
+# 1. raises `ValueError` when `capstone_dir / "model"` **is** `model_dir` (compare `.resolve()`d paths, so
+#    that `cap/model/../model`, a relative path or a `str` is recognised too): step 2 would delete the model
+#    you want to copy;
 # 2. deletes `capstone_dir / "model"` if it exists (`shutil.rmtree`), then creates it;
 # 3. copies every file listed in the card's `files` (`load_model_card(model_dir)`), plus `model_card.json`
 #    itself, and nothing else (`shutil.copy2`);
@@ -175,12 +173,13 @@ print("Exercise 1: all visible tests passed")
 ### BEGIN HIDDEN TESTS
 export_model(str(tiny_export(WORK / "tiny-2", {"a.txt": "a"})), str(WORK / "cap-c"))
 assert (WORK / "cap-c" / "model" / "a.txt").read_text() == "a", "str paths must work too"
-try:
-    export_model(WORK / "cap-c" / "model", WORK / "cap-c")
-    raise AssertionError("exporting a model folder onto itself must raise ValueError")
-except ValueError:
-    pass
-assert (WORK / "cap-c" / "model" / "a.txt").is_file(), "never delete the folder you copy from"
+for same in (WORK / "cap-c" / "model", str(WORK / "cap-c" / "model" / ".." / "model")):
+    try:
+        export_model(same, WORK / "cap-c")
+        raise AssertionError(f"exporting {same} onto itself must raise ValueError")
+    except ValueError:
+        pass
+    assert (WORK / "cap-c" / "model" / "a.txt").is_file(), "never delete the folder you copy from"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -246,10 +245,13 @@ print(parse_pin("Prometheus_Client==0.26.0"), parse_pin("numpy>=2"), requirement
 # - no `requirements.txt` → `(False, fix)` where `fix` mentions `requirements.txt`;
 # - ignore blank lines, comment lines (starting with `#`) and trailing comments (text after ` #`);
 # - every remaining line must be an exact pin (`parse_pin(line)` is not None): name each line that is not
-#   in `fix`;
+#   (the line or its package) in `fix`;
 # - every package of `RUNTIME_PACKAGES` must be listed, pinned or not (compare `requirement_name(line)` with
 #   the `normalise`d package name): name each missing one in `fix`, ideally with the version installed here
 #   (`importlib.metadata.version(package)`).
+#
+# The wording of `fix` is yours: the tests look for the package names in it, case-insensitively and
+# after PEP 503 normalisation (`Prometheus_Client` names `prometheus-client`).
 
 # %% nbgrader={"grade": false, "grade_id": "ex2-requirements", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def check_requirements(capstone_dir):
@@ -286,12 +288,17 @@ PINNED = "# serving only\n\n" + "\n".join(f"{pkg}==1.0" for pkg in RUNTIME_PACKA
 # Run the tests: each failing assert tells you what to fix.
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-requirements-tests", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+def named(fix):
+    """The PEP 503 names of the words in `fix` (letters, digits, '.', '_', '-'; a full stop ends a word)."""
+    return {normalise(word) for word in re.findall(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", fix)}
+
+
 assert check_requirements(requirements_folder("good", PINNED)) == (True, ""), "a fully pinned file must give (True, '')"
 ok, fix = check_requirements(requirements_folder("loose", PINNED + "requests>=2.0\nhttpx\n"))
 assert ok is False, "'requests>=2.0' and 'httpx' are not pins: return False"
-assert "requests>=2.0" in fix and "httpx" in fix, f"name every unpinned line in the fix, got {fix!r}"
+assert {"requests", "httpx"} <= named(fix), f"name every unpinned line in the fix, got {fix!r}"
 ok, fix = check_requirements(requirements_folder("partial", PINNED.replace("onnxruntime==1.0\n", "")))
-assert not ok and "onnxruntime" in fix, f"a missing runtime package must be named in the fix, got {fix!r}"
+assert not ok and "onnxruntime" in named(fix), f"a missing runtime package must be named in the fix, got {fix!r}"
 ok, fix = check_requirements(WORK / "nothing-here")
 assert not ok and "requirements.txt" in fix, "a missing requirements.txt must give False and say so"
 print("Exercise 2: all visible tests passed")
@@ -299,7 +306,9 @@ print("Exercise 2: all visible tests passed")
 tricky = PINNED.replace("prometheus-client==1.0", "Prometheus_Client==1.0  # metrics") + "uvicorn[standard]==1.0 ; python_version >= '3.10'\n"
 assert check_requirements(str(requirements_folder("tricky", tricky))) == (True, ""), "normalise names; allow extras, markers, trailing comments, str paths"
 ok, fix = check_requirements(requirements_folder("ranges", PINNED.replace("numpy==1.0", "numpy>=1.0")))
-assert not ok and "numpy>=1.0" in fix and "add numpy" not in fix, f"a range is listed but not pinned: {fix!r}"
+assert not ok and "numpy" in named(fix), f"a range is listed but not pinned: {fix!r}"
+ok, fix = check_requirements(requirements_folder("no-client", PINNED.replace("prometheus-client==1.0\n", "")))
+assert not ok and "prometheus-client" in named(fix), f"name the missing prometheus-client: {fix!r}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -464,13 +473,17 @@ pd.DataFrame([{"check": r.check.name, "points": f"{r.score:g} / {r.max_score:g}"
 # %% [markdown]
 # ### Capstone (4 points)
 #
-# The autograded cell: the grader's score of `CAPSTONE_DIR` (out of 100) scaled to 4 points. It takes about
+# The autograded cell: the grader's score of the capstone beside this notebook (out of 100, the folder
+# `CAPSTONE_DIR` shows above) scaled to 4 points. It takes about
 # 5 s for a complete capstone and up to about 40 s for one whose `/ready` never says 200. For the full
 # report, with the Docker bonus, run `course-utils grade capstone --out graded/me` in a terminal.
 
 # %% nbgrader={"grade": true, "grade_id": "capstone-grade", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # The cell's value is its score: the capstone grader's fraction of 100 points, times 4 (Docker bonus off).
-nbgrader_score(CAPSTONE_DIR, points=4, options=GradeOptions(docker=False))
+# The folder is found here, from the notebook's own folder, not read from a variable another cell sets.
+here = Path.cwd().resolve()
+nbgrader_score(here / "capstone" if (here / "capstone").is_dir() else here.parent / "capstone",
+               points=4, options=GradeOptions(docker=False))
 
 # %% [markdown]
 # ## Summary
