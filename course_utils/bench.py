@@ -498,19 +498,12 @@ def run_wrk(
     lines = ""
     if body is not None:  # a Lua long string needs no escaping
         lines = f'wrk.body = [==[{body}]==]\nwrk.headers["Content-Type"] = "{content_type}"'
-    script = Path(tempfile.mkdtemp(prefix="wrk-")) / "course.lua"
-    script.write_text(_WRK_SCRIPT.format(method=method, body=lines))
     seconds = max(1, math.ceil(duration_s))
-    args = [
-        wrk,
-        f"-t{min(threads, concurrency)}",
-        f"-c{concurrency}",
-        f"-d{seconds}s",
-        "-s",
-        str(script),
-        url,
-    ]
-    output = process.run(args, timeout_s=seconds + 30, label="wrk")
+    with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
+        script = Path(folder) / "course.lua"
+        script.write_text(_WRK_SCRIPT.format(method=method, body=lines))
+        args = [wrk, f"-t{min(threads, concurrency)}", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script)]
+        output = process.run([*args, url], timeout_s=seconds + 30, label="wrk")
     return parse_wrk_output(output, concurrency=concurrency)
 
 
@@ -616,16 +609,25 @@ def run_locust(
     6.0
     """
     locust = _require("locust", executable)
-    workdir = Path(tempfile.mkdtemp(prefix="locust-"))
-    if locustfile is None:
-        locustfile = workdir / "locustfile.py"
-        locustfile.write_text(_LOCUSTFILE.format(method=method, path=path, body=json))
-    listener = workdir / "course_statuses.py"
-    listener.write_text(_LOCUST_STATUSES.format(path=str(workdir / "statuses.json")))
-    seconds = max(1, math.ceil(duration_s))
-    args = [locust, "-f", f"{locustfile},{listener}", "--headless", "--host", url, "-u", str(users)]
-    args += ["-r", str(spawn_rate), "-t", f"{seconds}s", "--csv", str(workdir / "run"), "--only-summary"]
-    # locust exits 1 when some requests failed; its stats still hold.
-    process.run(args, timeout_s=seconds + 60, label="locust", ok_codes=(0, 1))
-    stats = (workdir / "run_stats.csv").read_text()
-    return parse_locust_stats(stats, (workdir / "statuses.json").read_text(), concurrency=users)
+    with tempfile.TemporaryDirectory(prefix="locust-") as folder:
+        workdir = Path(folder)
+        if locustfile is None:
+            locustfile = workdir / "locustfile.py"
+            locustfile.write_text(_LOCUSTFILE.format(method=method, path=path, body=json))
+        listener = workdir / "course_statuses.py"
+        listener.write_text(_LOCUST_STATUSES.format(path=str(workdir / "statuses.json")))
+        seconds = max(1, math.ceil(duration_s))
+        args = [locust, "-f", f"{locustfile},{listener}", "--headless", "--host", url, "-u", str(users)]
+        args += ["-r", str(spawn_rate), "-t", f"{seconds}s", "--csv", str(workdir / "run"), "--only-summary"]
+        # locust exits 1 when some requests failed; its stats still hold.
+        output = process.run(args, timeout_s=seconds + 60, label="locust", ok_codes=(0, 1))
+        try:
+            stats = (workdir / "run_stats.csv").read_text()
+            counts = (workdir / "statuses.json").read_text()
+        except OSError:
+            tail = "\n".join(output.splitlines()[-40:])
+            raise CourseUtilsError(
+                "locust ended without writing its statistics (a locustfile that fails to import, or a crash "
+                f"at start). Fix what its output says:\n{tail}"
+            ) from None
+    return parse_locust_stats(stats, counts, concurrency=users)

@@ -380,7 +380,10 @@ class Process(StartStop):
             group.resume()  # a paused (SIGSTOPped) process acts on SIGTERM only once continued
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=timeout_s)
-        group.signal(signal.SIGKILL)
+        # Once the leader is reaped its id stays ours only while members of its group live on (Linux never
+        # reuses a pid that is still a process group's id), so the group is killed only then.
+        if popen.poll() is None or group.processes():
+            group.signal(signal.SIGKILL)
         try:
             code = popen.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -426,7 +429,12 @@ def run(
     >>> run([sys.executable, "-c", "print(6 * 7)"], timeout_s=30)
     '42\\n'
     """
-    with Process(args, cwd=cwd, env=env, label=label, stop_timeout_s=5.0) as proc:
+    with (
+        tempfile.TemporaryDirectory(prefix="process-") as folder,
+        Process(
+            args, cwd=cwd, env=env, label=label, output=Path(folder) / "output.log", stop_timeout_s=5.0
+        ) as proc,
+    ):
         try:
             code = proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -435,8 +443,8 @@ def run(
                 f"`{proc.label}` did not finish within {timeout_s:.0f}s and was stopped: it hangs or has too "
                 f"much to do. Give it less work or more time (timeout_s). Its output:\n{proc.tail()}"
             ) from None
-    if code not in ok_codes:
-        raise CourseUtilsError(
-            f"`{proc.label}` failed with exit code {code}. Fix what its output says:\n{proc.tail()}"
-        )
-    return proc.output()
+        if code not in ok_codes:
+            raise CourseUtilsError(
+                f"`{proc.label}` failed with exit code {code}. Fix what its output says:\n{proc.tail()}"
+            )
+        return proc.output()

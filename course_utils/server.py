@@ -370,9 +370,15 @@ class ServerProcess(StartStop):
         port = self.requested_port or ports.free_port(self.host)
         args = [*self.command, "--host", self.host, "--port", str(port), *self.extra_args]
         env = {**os.environ, **self.env} if self.env else None
-        self.process = Process(
-            args, env=env, output=self.log_path, label=self.label, stop_timeout_s=self.stop_timeout_s
-        ).start()
+        try:
+            self.process = Process(
+                args, env=env, output=self.log_path, label=self.label, stop_timeout_s=self.stop_timeout_s
+            ).start()
+        except OSError as exc:  # e.g. the command does not exist
+            _unregister(self.name, self)
+            raise ServerStartError(
+                f"Could not start `{self.label}`: {exc}. Check the command ({args[0]!r}) exists and runs."
+            ) from exc
         health_url = f"http://{self.host}:{port}{self.health_path}"
         try:
             self.process.wait_ready(health_url, timeout_s=self.start_timeout_s)

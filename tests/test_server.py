@@ -237,3 +237,10 @@ def test_reference_threads_come_from_the_reference_settings() -> None:
     one, three = reference_threads_per_worker(1), reference_threads_per_worker(3)
     assert 1 <= three <= one <= (os.cpu_count() or 1), (one, three)
     assert reference_threads_per_worker(64) == 1, "never 0 threads, however many workers"
+
+
+def test_a_command_that_does_not_exist_is_a_clear_error_and_leaves_no_entry(tmp_path: Path) -> None:
+    server = ServerProcess(command=[str(tmp_path / "no-such-server")], name="missing-command")
+    with pytest.raises(ServerStartError, match="no-such-server"):
+        server.start()
+    assert "missing-command" not in running_servers()

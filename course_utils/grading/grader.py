@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from course_utils import ports
@@ -143,13 +143,14 @@ def grade(
         )
         for check in RUBRIC
     ]
+    # Feedback quotes what the app sent back, and an app may echo a hidden probe: cut those texts out.
     report = GradeReport(
         student=student or root.name,
         submission=root,
-        results=complete,
+        results=[replace(result, detail=probes.redact(result.detail)) for result in complete],
         execution_time_s=time.monotonic() - started,
-        notes=notes,
-        grader_error=error,
+        notes=[probes.redact(note) for note in notes],
+        grader_error=probes.redact(error) if error else error,
     )
     if out is not None:
         write_reports(report, Path(out))

@@ -52,6 +52,10 @@ class Probe:
     kind: str = "plain review"
 
 
+#: Shorter pieces of a hidden text are left alone in feedback: they are words, not the probe.
+_REDACT_MIN_CHARS = 12
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSet:
     """Probes and whether their texts are hidden from the student (then feedback never prints them)."""
@@ -66,6 +70,25 @@ class ProbeSet:
         if self.hidden:
             return f"hidden probe {index + 1} of {len(self.probes)} ({probe.kind})"
         return repr(probe.text if len(probe.text) <= 60 else probe.text[:57] + "...")
+
+    def redact(self, message: str) -> str:
+        """`message` with every hidden probe text cut out, however the app echoed it back.
+
+        A submission can echo its input (as a label, in an error body, a log line, a dict key), and the
+        grader quotes what came back. So every way a text can be spelt in feedback (as is, Python repr,
+        JSON-escaped) is replaced, and so is any prefix of it from `_REDACT_MIN_CHARS` characters on, as
+        feedback truncates long replies.
+        """
+        if not self.hidden:
+            return message
+        for index, probe in enumerate(self.probes):
+            marker = f"<hidden probe {index + 1}>"
+            for spelling in {probe.text, repr(probe.text)[1:-1], json.dumps(probe.text)[1:-1]}:
+                for end in range(len(spelling), _REDACT_MIN_CHARS - 1, -1):
+                    if spelling[:end] in message:
+                        message = message.replace(spelling[:end], marker)
+                        break
+        return message
 
 
 #: Plain, unhedged reviews written for the grader (not course data); sent when no hidden set is given.

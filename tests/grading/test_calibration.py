@@ -14,14 +14,16 @@ stop testing anything when the reference changes).
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 
 import pytest
-from submissions import CHAFFS, MINI_APP, WHEATS, patched, write_submission
+from submissions import _RESPONSE, CHAFFS, MINI_APP, WHEATS, patched, write_submission
 
 from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.grading import RUBRIC, GradeOptions, GradeReport, grade_all
+from course_utils.grading.predictions import SAMPLE_TEXT
 
 REFERENCE = PROJECT_ROOT / "solutions" / "capstone"
 STARTER = PROJECT_ROOT / "capstone"
@@ -74,7 +76,8 @@ VARIANTS: dict[str, tuple[list[Patch], str]] = {
             (
                 "src/schemas.py",
                 _replace(
-                    "if not text.strip():\n        raise ValueError", "if False:\n        raise ValueError"
+                    'if not text.replace("\\ufeff", "").strip():\n        raise ValueError',
+                    "if False:\n        raise ValueError",
                 ),
             )
         ],
@@ -115,10 +118,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
     model_dir = get_settings().model_dir
-    if not (model_dir / "model_card.json").is_file():
-        pytest.skip(f"no exported model in {model_dir}: run `make model` (make test does it first)")
-    if not (REFERENCE / "src" / "app.py").is_file():
-        pytest.skip("the reference capstone (solutions/capstone/src/app.py) is not there yet")
+    # Never a skip: without a model the grader cannot be calibrated, and `make test` builds it first.
+    assert (model_dir / "model_card.json").is_file(), f"no exported model in {model_dir}: run `make model`"
     root = tmp_path_factory.mktemp("calibration")
     ignore = shutil.ignore_patterns(".ruff_cache", "__pycache__", "model", ".pytest_cache")
     shutil.copytree(REFERENCE, root / "reference", ignore=ignore)
@@ -133,6 +134,12 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeRepor
         write_submission(root / f"wheat_{name}", source)
     for name, (source, _) in CHAFFS.items():
         write_submission(root / f"chaff_{name}", source)
+    # Echoes every probe as its label (the sample text gets a proper answer, so the probes are judged): the
+    # grader quotes what came back, so this is how a hidden text could leak into feedback.
+    echo = f'"label": label if body.text == {SAMPLE_TEXT!r} else body.text,'
+    write_submission(
+        root / "echo_input", patched(MINI_APP, _RESPONSE, _RESPONSE.replace('"label": label,', echo))
+    )
     options = GradeOptions(model_dir=model_dir, docker=False, ready_timeout_s=10.0)
     assert options.probes_file is not None, "the instructor's grader must default to the hidden probes"
     return {r.student: r for r in grade_all(root, jobs=2, out=root / "_out", options=options)}
@@ -183,8 +190,19 @@ def test_hidden_probe_texts_never_reach_the_report(calibrated: dict[str, GradeRe
     from course_utils.grading.probe_set import default_probes_file, load_probes
 
     probes = load_probes(default_probes_file())
-    report = calibrated["chaff_keyword_list"]
-    text = report.to_markdown() + str(report.to_gradescope())
-    assert "hidden probe" in report.result("predict_probes").detail
-    leaked = [p.text for p in probes.probes if p.text[:30] in text]
-    assert leaked == []
+    for name in ("chaff_keyword_list", "echo_input"):
+        report = calibrated[name]
+        text = report.to_markdown() + str(report.to_gradescope())
+        assert "hidden probe" in text, (name, text)
+        leaked = [p.text for p in probes.probes if p.text[:12] in text or json.dumps(p.text)[1:13] in text]
+        assert leaked == [], (name, leaked)
+
+
+def test_redaction_cuts_a_hidden_text_however_it_is_quoted() -> None:
+    from course_utils.grading.probe_set import default_probes_file, load_probes
+
+    probes = load_probes(default_probes_file())
+    text = probes.probes[0].text
+    for quoted in (text, repr(text), json.dumps(text), f"got {json.dumps(text)[:40]}..."):
+        assert text[:12] not in probes.redact(f"returned label {quoted}"), quoted
+    assert probes.redact("returned label 'POSITIVE'") == "returned label 'POSITIVE'"
