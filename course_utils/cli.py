@@ -24,7 +24,7 @@ from pathlib import Path
 
 from course_utils.config import PROJECT_ROOT, REFERENCE_SRC, get_settings
 from course_utils.errors import CourseUtilsError
-from course_utils.gate import GateThresholds
+from course_utils.gate import GateThresholds, run_gate
 from course_utils.grading.cli import add_grade_commands
 from course_utils.pins import read_pins
 
@@ -189,8 +189,6 @@ def _build_model(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from course_utils.gate import run_gate
-
     given = {
         "min_accuracy": args.min_accuracy,
         "min_int8_label_agreement": args.min_int8_agreement,
