@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the Debian components of the reliability tests (tests/reliability/): a real Prometheus server and
-# promtool (both in Debian's `prometheus` package). Idempotent; runs as root (CI, or a session on the course
-# machine). Prometheus is only started by the tests themselves, on 127.0.0.1 with a temporary config and
+# Install the Debian components the tests drive: a real Prometheus server and promtool for the reliability
+# tests (tests/reliability/, Debian's `prometheus` package), and Debian's `chromium` for the browser tests
+# (tests/browser/: Playwright cannot download its own browser here, so it launches this one through
+# `executable_path`). Idempotent; runs as root (CI, or a session on the course machine). Prometheus is only started by the tests themselves, on 127.0.0.1 with a temporary config and
 # storage folder, so nothing is enabled or started here.
 set -euo pipefail
 
@@ -10,6 +11,16 @@ log() { printf '[components.sh %(%H:%M:%S)T] %s\n' -1 "$*"; }
 if [ "$(id -u)" != 0 ]; then
     echo "components.sh: must run as root (installs Debian packages); try: sudo bash .ci/components.sh" >&2
     exit 1
+fi
+
+if command -v chromium >/dev/null; then
+    log "chromium already installed ($(chromium --version 2>/dev/null | head -n 1))"
+else
+    log "installing chromium (browser tests)"
+    apt-get update -qq
+    # fonts-dejavu-core: JupyterLab's text renders with real glyphs in the committed screenshots.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    log "installed: $(chromium --version 2>/dev/null | head -n 1)"
 fi
 
 if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
