@@ -410,8 +410,10 @@ def reference_threads_per_worker(workers: int, *, ort_threads: int = 0, app_dir:
     """ONNX Runtime threads per model worker, as the reference service's own settings choose them.
 
     The policy lives in one place, `ServiceSettings.threads_per_worker()` of the reference capstone. The
-    benchmark and notebook 06 give LitServe the same number by asking it: the service is an app folder, not
-    an installed package, so the question runs in a subprocess started in that folder.
+    serving benchmark gives LitServe the same number by asking it: the service is an app folder, not an
+    installed package, so the question runs in a subprocess started in that folder. (The instructor's
+    repository only: the student kit has no reference capstone, and notebook 06 runs the library's
+    teaching service instead.)
     """
     env = {**os.environ, "INFERENCE_WORKERS": str(workers), "ORT_THREADS": str(ort_threads)}
     answer = run(

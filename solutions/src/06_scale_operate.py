@@ -16,16 +16,21 @@
 # %% [markdown]
 # # 06 · Scale and operate
 #
-# **Goal.** Run the reference service (the capstone solution) like an operator: measure what dynamic
+# **Goal.** Run a batching sentiment service like an operator: read its dynamic batcher and measure what
 # batching buys, load-test it closed-loop and open-loop until queues form, detect data drift with PSI
 # and the KS test, roll out a new model variant to 10% of the traffic with a promote/rollback rule, and
-# weigh a serving framework (LitServe) against the hand-written service, with the benchmark's numbers.
+# weigh a serving framework (LitServe) against a hand-written service, with the benchmark's numbers.
 #
 # **Time.** About 90 minutes. **Graded.** 4 exercises, 9 points.
 #
-# Every service here is a separate process on `127.0.0.1` (`course_utils.server.ServerProcess`; LitServe
-# through the benchmark's starter), every load run is bounded in time, and every server is stopped by a
-# stop cell; the clean-up cell at the end stops anything left.
+# The service is the course library's **teaching service** (`course_utils.teaching_service`): the model
+# behind `POST /predict`, a small dynamic batcher (`course_utils.batching`) and its statistics on
+# `GET /stats`, and nothing else. It is not a capstone answer: it skips most of what the capstone contract
+# asks (health and readiness, input limits, metrics, logs); section 8 lists what is missing.
+#
+# Every service here is a separate process on `127.0.0.1` (`course_utils.server.ServerProcess`), every load
+# run is bounded in time, and every server is stopped by a stop cell; the clean-up cell at the end stops
+# anything left.
 
 # %% [markdown]
 # ## 1. Setup
@@ -34,88 +39,83 @@
 
 # %%
 import asyncio
-import importlib.util
 import inspect
+import json
 import math
 import random
 import sys
 import time
 
+import httpx
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from tqdm.auto import tqdm
 
 # %% [markdown]
-# From the course library: settings, data, the load generators, the drift measures and the server
-# runner. `settings.fast` (`COURSE_FAST=1`) shortens every load run; nothing else changes.
+# From the course library: settings, data, the load generators, the drift measures, the server runner and
+# the batcher. `settings.fast` (`COURSE_FAST=1`) shortens every load run; nothing else changes.
 
 # %%
+from course_utils.batching import Batcher
 from course_utils.bench import results_frame, run_closed_loop, run_open_loop
-from course_utils.config import PROJECT_ROOT, REFERENCE_SRC, get_settings
+from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.data import load_out_of_domain, load_sentiment
 from course_utils.drift import DriftReport, psi, reference_histogram
 from course_utils.server import ServerProcess, running_servers, stop_all
 
 settings = get_settings()
-CAPSTONE_SRC = REFERENCE_SRC  # the reference capstone: its batcher (section 2) and its service
 REQUEST = {"text": "The hotel staff were friendly and the room was spotless."}
 print(f"fast mode: {settings.fast}; model: {settings.model_dir}")
 
 
 # %% [markdown]
-# One function starts the reference service with extra environment variables. It runs in its own
-# process (as in production), and `start()` returns once `/ready` answers 200: the model is loaded,
-# checked and warmed up. `name=` means a re-run replaces the old process instead of leaking it.
+# One function starts the teaching service with its options (`python -m course_utils.teaching_service
+# --help` lists them). It runs in its own process, as in production, and `start()` returns once `/stats`
+# answers: the service answers nothing before the model is loaded, checked and warmed up. `name=` means
+# a re-run replaces the old process instead of leaking it.
 
 # %%
-def start_service(name, **env):
-    """The capstone reference service in its own process, ready to serve."""
-    env = {"MODEL_DIR": str(settings.model_dir), "LOG_LEVEL": "WARNING", **env}
-    proc = ServerProcess("app:app", app_dir=CAPSTONE_SRC, env=env, health_path="/ready",
-                         name=name, start_timeout_s=90)
+def start_service(name, *, backend="onnx-int8", max_batch_size=16, max_wait_ms=2):
+    """The teaching service in its own process, ready to serve."""
+    options = ["--backend", backend, "--max-batch-size", str(max_batch_size), "--max-wait-ms", str(max_wait_ms)]
+    proc = ServerProcess(command=[sys.executable, "-m", "course_utils.teaching_service"], extra_args=options,
+                         env={"MODEL_DIR": str(settings.model_dir)}, health_path="/stats", name=name,
+                         start_timeout_s=90)
     return proc.start()
 
 
 # %% [markdown]
 # ## 2. Dynamic batching: read the rules
 #
-# The service does not call the model once per request. Its batcher (`solutions/capstone/src/batching.py`)
+# The service does not call the model once per request. Its batcher (`course_utils.batching.Batcher`)
 # collects requests into batches, because one forward pass over 16 short texts costs far less than 16
-# passes over one. We load that module from its file to read and try it.
+# passes over one. Here is how it forms one batch:
 
 # %%
-def module_from_file(name, path):
-    """Import a .py file that is not part of an installed package (here, a module of the capstone)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-batching = module_from_file("capstone_batching", CAPSTONE_SRC / "batching.py")
-print(inspect.getsource(batching.DynamicBatcher._collect_batch))
+print(inspect.getsource(Batcher.collect))
 
 
 # %% [markdown]
 # Read the loop above with these rules in mind:
 #
-# 1. A batch starts with the first request off the queue, and its deadline `flush_at` counts from when
-#    that request **arrived** (`arrived_at + max_wait_s`), not from when the worker got to it.
-# 2. The batch is sent when it holds `max_batch_size` requests **or** the deadline passes, whichever
-#    comes first. `max_batch_size=1` turns batching off.
-# 3. Waiting costs no CPU: it awaits the queue or one timer (`asyncio.wait`), never a polling loop.
-# 4. Elsewhere in the file: the queue is bounded (`QueueFullError` → 503), expired requests are dropped
-#    before inference (504), and `workers` threads run the model (the service uses three: while batches
-#    compute, the next is formed and started; the model releases the GIL while it computes).
+# 1. A batch starts with the oldest waiting request, and its window closes `max_wait_s` after that
+#    request **arrived** (`arrived_s + max_wait_s`), not after the worker got to it: when the worker was
+#    busy, requests already waited, so they go at once with whatever else is queued.
+# 2. The batch is sent when it holds `max_batch_size` requests **or** the window closes, whichever comes
+#    first. `max_batch_size=1` turns batching off.
+# 3. Waiting costs no CPU: the worker awaits the queue (`asyncio.wait_for` with the time left in the
+#    window), never a polling loop.
+# 4. Elsewhere in the module: the queue is bounded (`submit` raises `QueueFullError`, the service answers
+#    503), and the model runs in a thread (`asyncio.to_thread`), so the service keeps accepting requests
+#    while a batch computes.
 #
-# We drive the real batcher with a stand-in model (2 ms per batch, whatever its size) and three
-# arrival patterns: a burst, a steady trickle (one request per ms) and sparse traffic (one per 10 ms).
+# We drive the batcher with a stand-in model (2 ms per batch, whatever its size) and three arrival
+# patterns: a burst, a steady trickle (one request per ms) and sparse traffic (one per 10 ms).
 
 # %%
-async def try_batcher(n_requests, gap_ms, adaptive=False):
+async def try_batcher(n_requests, gap_ms):
     sizes = []
     def fake_model(items):  # a stand-in model: records the batch size, takes 2 ms
         sizes.append(len(items))
@@ -123,14 +123,13 @@ async def try_batcher(n_requests, gap_ms, adaptive=False):
         return items
     async def arrive(i):
         await asyncio.sleep(i * gap_ms / 1000)  # the arrival schedule, not a readiness wait
-        return await batcher.submit(i, timeout_s=5)
-    batcher = batching.DynamicBatcher(fake_model, max_batch_size=8, max_wait_s=0.005, max_queue=64,
-                                      adaptive_wait=adaptive)
+        return await batcher.submit(i)
+    batcher = Batcher(fake_model, max_batch_size=8, max_wait_s=0.005, max_queue=64)
     batcher.start()
     done = await asyncio.gather(*(arrive(i) for i in range(n_requests)))
-    await batcher.close()
+    await batcher.stop()
     return {"batches": len(sizes), "batch sizes": " ".join(map(str, sizes)),
-            "longest queue wait (ms)": round(max(c.queue_s for c in done) * 1000, 1)}
+            "longest queue wait (ms)": round(max(answer.queue_s for answer in done) * 1000, 1)}
 
 
 # %% [markdown]
@@ -141,44 +140,42 @@ patterns = {"burst (all at once)": 0.0, "trickle (1 per ms)": 1.0, "sparse (1 pe
 demo = {}
 for name, gap_ms in patterns.items():
     demo[name] = await try_batcher(20, gap_ms)
-demo["sparse, adaptive_wait=True"] = await try_batcher(20, 10.0, adaptive=True)
 pd.DataFrame(demo).T
 
 # %% [markdown]
 # A burst fills batches of 8 at once (the last one is what is left); a trickle makes batches in between,
 # sent when the first request's 5 ms run out; sparse traffic gets batches of 1, and each request waited
 # `max_wait_ms` for company that never came. That wait is the price of batching, paid on every request
-# when traffic is light, so `MAX_WAIT_MS` stays small (the service's default is 2 ms).
+# when traffic is light, so `max_wait_ms` stays small (the service's default is 2 ms).
 #
-# The last row removes the price: with `adaptive_wait=True` (the service's default, `ADAPTIVE_WAIT`) the
-# batcher keeps a moving average of the gap between arrivals and does not wait when the next request is
-# not due before the wait would end. Sparse requests go at once; a burst or a trickle still batches.
+# A production batcher can remove that price: keep a moving average of the gap between arrivals and do
+# not wait when the next request is not due before the window would close. Sparse requests then go at
+# once while a burst or a trickle still batches. It also drops requests whose deadline passed before
+# computing them. Both are ideas for your capstone's batching bonus; this batcher keeps to the four rules.
 #
 # ## 3. Dynamic batching: measure it
 #
-# Two copies of the service, one with batching off (`MAX_BATCH_SIZE=1`) and one with batches of up to 16.
-# Both run the ONNX FP32 model (`BACKEND=onnx-fp32`), which needs a few milliseconds per text, so the
+# Two copies of the service, one with batching off (`max_batch_size=1`) and one with batches of up to 16.
+# Both run the ONNX FP32 model (`backend="onnx-fp32"`), which needs a few milliseconds per text, so the
 # model is a large share of each request and batching has something to save. Each takes a few seconds to
 # load and warm up.
 
 # %%
-batch_servers = {size: start_service(f"nb06-batch{size}", BACKEND="onnx-fp32", MAX_BATCH_SIZE=str(size),
-                                     MAX_WAIT_MS="2") for size in tqdm((1, 16), desc="starting")}
-pd.DataFrame({size: {"url": proc.url, "ready": requests.get(f"{proc.url}/ready", timeout=5).status_code}
-              for size, proc in batch_servers.items()}).T
+batch_servers = {size: start_service(f"nb06-batch{size}", backend="onnx-fp32", max_batch_size=size, max_wait_ms=2)
+                 for size in tqdm((1, 16), desc="starting")}
+pd.DataFrame({size: {"url": proc.url, **requests.get(f"{proc.url}/stats", timeout=5).json()}
+              for size, proc in batch_servers.items()}).T[["url", "backend", "max_batch_size", "max_wait_ms"]]
 
 
 # %% [markdown]
-# The service counts the size of every batch it computed in a Prometheus histogram, `batch_size`. Its
-# `_sum` (requests) and `_count` (batches), read before and after a run, give the mean batch size.
+# The service counts every request and every batch it computed; `GET /stats` returns the totals (and a
+# histogram of batch sizes). Read before and after a run, they give that run's mean batch size.
 
 # %%
 def batch_totals(url):
-    """(requests, batches) the service has computed so far, from its /metrics page."""
-    text = requests.get(f"{url}/metrics", timeout=5).text
-    family = next(f for f in text_string_to_metric_families(text) if f.name == "batch_size")
-    values = {sample.name: sample.value for sample in family.samples}
-    return values["batch_size_sum"], values["batch_size_count"]
+    """(requests, batches) the service has computed so far, from its /stats page."""
+    stats = requests.get(f"{url}/stats", timeout=5).json()
+    return stats["requests"], stats["batches"]
 
 
 # %% [markdown]
@@ -352,17 +349,20 @@ plt.show()
 #
 # Three samples go through the running service: the in-domain test split is our *reference*, the
 # validation split is new in-domain data (no drift expected), and the out-of-domain set (support tickets,
-# posts, headlines) is what drift looks like.
+# posts, headlines) is what drift looks like. The service has one endpoint, `/predict`, so we send 16
+# requests at a time and let its batcher group them.
 
 # %%
-def served_predictions(url, texts):
-    """The service's answers to `texts`, 64 per /predict/batch request."""
-    answers = []
-    for start in range(0, len(texts), 64):
-        r = requests.post(f"{url}/predict/batch", json={"texts": texts[start:start + 64]}, timeout=30)
-        r.raise_for_status()
-        answers += r.json()
-    return pd.DataFrame(answers)
+async def served_predictions(url, texts, concurrency=16):
+    """The service's answers to `texts` (one /predict each, `concurrency` at a time), in order."""
+    slots = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async def one(text):
+            async with slots:
+                r = await client.post("/predict", json={"text": text})
+            r.raise_for_status()
+            return r.json()
+        return pd.DataFrame(await asyncio.gather(*(one(text) for text in texts)))
 
 
 # %% [markdown]
@@ -374,7 +374,7 @@ samples = {"test (reference)": load_sentiment("test"), "val (in-domain)": load_s
            "out-of-domain": load_out_of_domain()}
 features = {}
 for name, examples in tqdm(samples.items(), desc="samples"):
-    served = served_predictions(batch_servers[16].url, [e.text for e in examples])
+    served = await served_predictions(batch_servers[16].url, [e.text for e in examples])
     features[name] = pd.DataFrame({"confidence": served.confidence,
                                    "length_words": [len(e.text.split()) for e in examples],
                                    "correct": served.label == [e.label for e in examples]})
@@ -386,7 +386,7 @@ pd.DataFrame({name: f.mean() for name, f in features.items()}).T.round(3)
 # %%
 reference, ood = features["test (reference)"], features["out-of-domain"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, column, bins, unit in ((axes[0], "confidence", np.linspace(0.5, 1, 21), "softmax probability"),
+for ax, column, bins, unit in ((axes[0], "confidence", np.linspace(0.5, 1, 21), "calibrated probability"),
                                (axes[1], "length_words", np.arange(0, 41, 2), "words")):
     for name, frame in (("test (reference)", reference), ("out-of-domain", ood)):
         weights = np.full(len(frame), 100 / len(frame))
@@ -487,10 +487,9 @@ mine = [psi_from_counts(counts_in_bins(edges[feat], reference[feat]), counts_in_
 drift_table.assign(mine=mine).round(4)
 
 # %% [markdown]
-# The out-of-domain set is flagged clearly on confidence: the model is unsure more often. On length it is
-# a borderline case: PSI lands near 0.25 (the long reviews of the reference are missing), while the KS test
-# sees no significant gap. PSI says *how much* the shares moved, the KS p-value whether the gap could be
-# chance.
+# Read the verdicts row by row. Where the out-of-domain set is flagged on confidence, the model is unsure
+# more often than on the reference; on length, compare the two measures: PSI says *how much* the shares
+# moved, the KS p-value whether the gap could be chance, and near a threshold they can disagree.
 #
 # But the in-domain sample is not exactly 0 either. With a few hundred texts per side, PSI has a **noise
 # floor**: two samples of one distribution differ by chance, by about (bins − 1) · (1/n + 1/m) on average.
@@ -504,13 +503,30 @@ pd.Series({"PSI without drift: median": np.median(chance), "PSI without drift: 9
            "rule of thumb (bins - 1)(1/n + 1/m)": 9 * (1 / 300 + 1 / 300)}).round(3)
 
 # %% [markdown]
-# A PSI near this noise floor (the in-domain row) is no reason to page anyone; the out-of-domain
-# confidence PSI, many times above it, is. Two more cautions: the confidence is squeezed against 1.0, so
-# quantile bins split hairs there (0.997 against 0.999) and a harmless change can move PSI; and the KS
-# p-value shrinks with sample size, so on big windows it flags gaps too small to matter. Alert on PSI over
-# large windows (thousands of predictions) and read KS as a second opinion. In a service, the reference
-# histogram (`course_utils.drift.reference_histogram`: a few numbers) is computed once at training time,
-# and the live values come from the `prediction_confidence` histogram on `/metrics`.
+# A PSI near this noise floor is no reason to page anyone; a PSI many times above it is. Compare the
+# drift table's rows with these numbers.
+#
+# Where do the confidence bins fall? The service's confidences are **calibrated**: the model divides its
+# logits by a temperature fitted on the validation split (temperature scaling; the model card's
+# `calibration`), so a confidence of 0.9 is right about 90% of the time. Calibration spreads them out
+# below 1.0, but most reviews are still easy. The reference's decile edges (the inner bin edges PSI uses)
+# and the card's numbers:
+
+# %%
+calibration = json.loads((settings.model_dir / "model_card.json").read_text(encoding="utf-8"))["calibration"]
+card_test = calibration["per_format"]["onnx_fp32"]["test"]
+pd.Series({"temperature (model card)": calibration["temperature"],
+           "test ECE before / after scaling": f"{card_test['ece_before']} / {card_test['ece_after']}",
+           "confidence deciles of the reference": " ".join(f"{e:.3f}" for e in edges["confidence"]),
+           "width of the top bin of (0.5, 1]": f"{1 - edges['confidence'][-1]:.3f}"})
+
+# %% [markdown]
+# When the upper edges crowd together near 1.0, the bins there split hairs, and a harmless shift between
+# very confident answers moves PSI. The KS p-value has the opposite problem: it shrinks with sample size,
+# so on big windows it flags gaps too small to matter. Alert on PSI over large windows (thousands of
+# predictions) and read KS as a second opinion. In a production service, the reference histogram
+# (`course_utils.drift.reference_histogram`: a few numbers) is computed once at training time, and the live
+# values come from a confidence histogram the service exports (your capstone's `/metrics`).
 
 # %% [markdown]
 # ## 7. A canary rollout
@@ -520,11 +536,11 @@ pd.Series({"PSI without drift: median": np.median(chance), "PSI without drift: 9
 # promoted to 100%; if not, it is rolled back and few users ever saw it.
 #
 # The stable variant is the FP32 service we have been measuring; the canary is the same service with the
-# smaller, faster INT8 model (`BACKEND=onnx-int8`, 4x smaller, slightly different logits).
+# smaller, faster INT8 model (`backend="onnx-int8"`, 4x smaller, slightly different logits).
 
 # %%
-variants = {"stable": batch_servers[16], "canary": start_service("nb06-canary", BACKEND="onnx-int8")}
-pd.DataFrame({name: requests.get(f"{proc.url}/ready", timeout=5).json() for name, proc in variants.items()}).T
+variants = {"stable": batch_servers[16], "canary": start_service("nb06-canary", backend="onnx-int8")}
+pd.DataFrame({name: requests.get(f"{proc.url}/stats", timeout=5).json() for name, proc in variants.items()}).T
 
 
 # %% [markdown]
@@ -609,7 +625,7 @@ per_variant = traffic_log.assign(error=traffic_log.status != 200).groupby("varia
     requests=("error", "size"), error_rate=("error", "mean"), p50_ms=("latency_ms", "median"),
     p95_ms=("latency_ms", lambda ms: ms.quantile(0.95)), accuracy=("correct", "mean"))
 shadow_texts = [e.text for e in load_sentiment("test")[:64]]
-shadow = {name: served_predictions(proc.url, shadow_texts).label for name, proc in variants.items()}
+shadow = {name: (await served_predictions(proc.url, shadow_texts)).label for name, proc in variants.items()}
 per_variant["agreement_with_stable"] = [float((shadow[v] == shadow["stable"]).mean()) for v in per_variant.index]
 per_variant.round(3)
 
@@ -640,7 +656,7 @@ broken.loc["canary", "error_rate"] = 0.05
 pd.Series({"measured": canary_decision(per_variant), "a canary with 5% errors": canary_decision(broken)})
 
 # %% [markdown]
-# With about 30 canary requests (COURSE_FAST) a p95 is a rough number; a real rollout waits for hundreds
+# With a few dozen canary requests (COURSE_FAST) a p95 is a rough number; a real rollout waits for hundreds
 # and ramps the weight in steps (1%, 10%, 50%, 100%), checking the rule at each step. Stop both variants:
 
 # %%
@@ -651,11 +667,12 @@ print("running:", sorted(running_servers()))
 # %% [markdown]
 # ## 8. A framework instead: LitServe
 #
-# Everything the reference does, someone on the team wrote and now maintains: the batcher of section 2, the
-# limits, the metrics, the logs. Serving frameworks package the common parts; the price is their choices
-# and their dependencies. We serve the same ONNX INT8 model with **LitServe** (Lightning AI, pinned
-# `litserve==0.2.19`) next to the reference, check that they agree, load both, read the benchmark's
-# numbers, and list what each gives and costs. (BentoML is not here: it does not install next to the
+# Everything a hand-written service does, someone on the team wrote and now maintains: the batcher of
+# section 2, and in a production service (your capstone) the limits, the metrics, the logs. Serving
+# frameworks package the common parts; the price is their choices and their dependencies. We serve the same
+# ONNX INT8 model with **LitServe** (Lightning AI, pinned `litserve==0.2.19`) next to the teaching service,
+# check that they agree, load both, read the benchmark's numbers for LitServe and the course's reference
+# capstone, and list what each gives and costs. (BentoML is not here: it does not install next to the
 # course's pins; see `benchmarks/README.md`.)
 #
 # With LitServe you write one class, a `LitAPI`. LitServe runs the HTTP server (FastAPI and uvicorn) in one
@@ -671,19 +688,20 @@ print("running:", sorted(running_servers()))
 # The LitServe service is one file, `benchmarks/apps/litserve_app.py`: the app `make bench` measures, so
 # the benchmark's numbers below are about this very code. It is a script, not an ASGI app (LitServe starts
 # its worker processes from `LitServer.run()`), and `ServerProcess` runs any command that takes `--host` and
-# `--port`, so it starts LitServe as it starts the reference.
+# `--port`, so it starts LitServe as it starts the teaching service.
 
 # %%
 import ast
 import importlib.metadata
-import json
+from pathlib import Path
 
 from IPython.display import Markdown
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+import course_utils.batching
+import course_utils.teaching_service
 from course_utils.bench import ToolNotInstalledError, run_wrk
-from course_utils.server import reference_threads_per_worker
 
 LITSERVE_APP = PROJECT_ROOT / "benchmarks" / "apps" / "litserve_app.py"
 SNAPSHOT = PROJECT_ROOT / "benchmarks" / "snapshot" / "serving.json"
@@ -691,7 +709,7 @@ SNAPSHOT = PROJECT_ROOT / "benchmarks" / "snapshot" / "serving.json"
 
 # %% [markdown]
 # The request model and the hooks, read from the file. The model code is the course's (`encode` pads a
-# batch to its longest text, as the reference does; the ONNX session has the reference's thread count),
+# batch to its longest text, as the teaching service does; the ONNX session gets the same thread count),
 # so the comparison is about the serving machinery and nothing else.
 
 # %%
@@ -712,18 +730,16 @@ show_definitions(LITSERVE_APP, "PredictRequest", "SentimentAPI")
 show_definitions(LITSERVE_APP, "main")
 
 # %% [markdown]
-# Both services start now, each in its own process group. The reference runs the INT8 model with its JSON
-# request log on (`LOG_LEVEL=INFO`), as in the benchmark; LitServe with the benchmark's settings: batches of
-# up to 16, a 2 ms window, and the reference's ONNX thread policy for one model worker, asked from the
-# reference's own settings (`reference_threads_per_worker`), so the policy is written in one place. LitServe
-# takes a few seconds longer: its worker is a freshly spawned Python process that imports the app again.
-# Each server has a `name`, so a re-run replaces the old one and `stop_all()` stops both.
+# Both services start now, each in its own process group, with the same settings: the INT8 model, batches
+# of up to 16, a 2 ms window, and one model worker whose ONNX Runtime uses every core (`--ort-threads 0`,
+# the default of both). LitServe takes a few seconds longer: its worker is a freshly spawned Python process
+# that imports the app again. Each server has a `name`, so a re-run replaces the old one and `stop_all()`
+# stops both.
 
 # %%
-ort_threads = str(reference_threads_per_worker(1))
-litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", ort_threads]
+litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", "0"]
 starters = {
-    "reference": lambda: start_service("nb06-reference", BACKEND="onnx-int8", LOG_LEVEL="INFO"),
+    "teaching": lambda: start_service("nb06-teaching", backend="onnx-int8", max_batch_size=16, max_wait_ms=2),
     "litserve": lambda: ServerProcess(command=[sys.executable, str(LITSERVE_APP)], extra_args=litserve_args,
                                       env={"MODEL_DIR": str(settings.model_dir)}, name="nb06-litserve",
                                       start_timeout_s=90).start(),
@@ -742,7 +758,7 @@ answers = {name: pd.DataFrame([requests.post(f"{server.url}/predict", json={"tex
 agreement = pd.DataFrame({"text": [t[:50] for t in check_texts],
                           **{f"{name} label": a.label for name, a in answers.items()},
                           **{f"{name} confidence": a.confidence.round(4) for name, a in answers.items()}})
-assert (agreement["reference label"] == agreement["litserve label"]).all(), "the services disagree: same model file?"
+assert (agreement["teaching label"] == agreement["litserve label"]).all(), "the services disagree: same model file?"
 agreement
 
 
@@ -778,8 +794,9 @@ live.pivot(index="concurrency", columns="server", values=["throughput_rps", "p50
 # %% [markdown]
 # ### The benchmark's numbers
 #
-# `make bench` (`benchmarks/serving.py`, about 7 minutes) measures the same two services, the reference
-# without batching and notebook 02's naive service, with care: every server started once and checked,
+# `make bench` (`benchmarks/serving.py`, about 7 minutes) measures LitServe against the course's reference
+# capstone (the production service your capstone grows into, with batching on and off) and notebook 02's
+# naive service, with care: every server started once and checked,
 # load points visited round-robin in rotating order over several rounds (medians reported), the servers not
 # being measured paused, a warm-up before each point. A committed run lives in
 # `benchmarks/snapshot/serving.json`. First, the machine it ran on and how quiet it was: a 1-minute load
@@ -811,20 +828,18 @@ snapshot.set_index(["load", "server"])[["rps", "p50_ms", "p99_ms", "errors"]].ro
 # %% [markdown]
 # The same runs as a picture: p99 against throughput, one line per server (closed loop, 1 to 64 clients),
 # and this notebook's live runs as crosses. Further right and lower is better; how far the crosses sit from
-# the lines shows how much a shared machine moves the numbers.
+# the lines shows how much a shared machine moves the numbers (and the teaching service is not the
+# reference: one batch at a time, no request logs or metrics).
 
 # %%
-LIVE_NAME = {"reference batched": "reference", "litserve": "litserve"}
 fig, ax = plt.subplots(figsize=(8, 5))
 for server in SERVERS:
     closed_rows = pd.DataFrame([r for r in bench["rows"] if r["server"] == server and r["load"] != "open"])
-    (line,) = ax.plot(closed_rows.rps, closed_rows.p99_ms, marker="o", label=f"{server} (benchmark)")
+    ax.plot(closed_rows.rps, closed_rows.p99_ms, marker="o", label=f"{server} (benchmark)")
     for r in closed_rows.itertuples():
         ax.annotate(f"c={r.load}", (r.rps, r.p99_ms), xytext=(4, 4), textcoords="offset points", fontsize=8)
-    if server in LIVE_NAME:
-        mine = live[live.server == LIVE_NAME[server]]
-        ax.plot(mine.throughput_rps, mine.p99_ms, marker="x", ms=10, ls="none", color=line.get_color(),
-                label=f"{LIVE_NAME[server]} (this notebook, c=1 and 32)")
+for name, mine in live.groupby("server"):
+    ax.plot(mine.throughput_rps, mine.p99_ms, marker="x", ms=10, ls="none", label=f"{name} (this notebook, c=1 and 32)")
 ax.set(xscale="log", yscale="log", xlabel="throughput (requests/s, log)", ylabel="p99 latency (ms, log)",
        title="Serving the same model: benchmark snapshot and live runs")
 ax.grid(alpha=0.3, which="both")
@@ -855,9 +870,9 @@ pd.DataFrame(bench["targets"])[["name", "value", "threshold", "met", "detail"]].
 #
 # - **c=1**: nobody to batch with, so a batcher can only add its wait. Compare `reference batched` with
 #   `reference b=1` (the same code without the batcher) and with LitServe. The two batchers wait
-#   differently: the reference's window starts at the first request's **arrival** (rule 1 of section 2), so
-#   without `ADAPTIVE_WAIT` a lone request would wait the whole `MAX_WAIT_MS` (with it, the default, it goes
-#   at once when no company is due); LitServe's worker opens a window of `batch_timeout`
+#   differently: the reference's window starts at the first request's **arrival** (rule 1 of section 2), but
+#   it does not wait when no company is due (the moving average of arrival gaps that section 2 suggests, on
+#   by default there), so a lone request goes at once; LitServe's worker opens a window of `batch_timeout`
 #   whenever it starts collecting (`collate_requests` in `litserve/loops/base.py`), so a lone request only
 #   waits for the current window to end.
 # - **c=32 and c=64**: both batch; what differs is the way of a request. The reference does HTTP,
@@ -872,24 +887,27 @@ pd.DataFrame(bench["targets"])[["name", "value", "threshold", "met", "detail"]].
 # ### What each gives and what it costs
 #
 # What LitServe 0.2.19 does, read in its installed source (`.venv/lib/python3.11/site-packages/litserve`),
-# next to the reference. The live probes and measurements below check the rows marked *(checked below)*.
+# next to what a hand-written service must do to meet the capstone contract (`capstone/README.md`). The
+# teaching service is the hand-written start: it has the batcher and little else. The live probes and
+# measurements below check the rows marked *(checked below)*.
 #
-# | | reference (hand-written) | LitServe 0.2.19 (as configured here) |
+# | | hand-written (the capstone contract) | LitServe 0.2.19 (as configured here) |
 # |---|---|---|
-# | dynamic batching | `batching.py`, yours to write and test | built in: `LitAPI(max_batch_size=, batch_timeout=)`; the idle worker polls its queue every millisecond (`loops/base.py`) |
+# | dynamic batching | yours to write and test (the teaching service: `course_utils.batching`) | built in: `LitAPI(max_batch_size=, batch_timeout=)`; the idle worker polls its queue every millisecond (`loops/base.py`) |
 # | processes | one uvicorn process; scale out with replicas | API server(s) (`num_api_servers`), inference worker(s) (`workers_per_device`), a `multiprocessing` manager holding the queues (ZMQ with `fast_queue=True`) *(checked below)* |
 # | health | `/health` liveness, `/ready` 503 with a reason (loading, warming, draining, overloaded) | `/health`: 200 once every worker finished `setup()`, else 503; an optional `LitAPI.health()` hook; `/info` *(checked below)* |
 # | metrics | `/metrics` with the contract's Prometheus names | none built in: `ls.Logger` with `mount("/metrics", app)` lets you add yours *(checked below)* |
 # | OpenAPI, validation | FastAPI + pydantic | FastAPI + pydantic, models taken from the hooks' type annotations |
-# | queue full | bounded queue: 503 + Retry-After | unbounded `manager.Queue()`: requests wait |
-# | deadline | per request: dropped before inference, 504 | `timeout=` checked when the worker takes a request off the queue: 504; the HTTP handler itself waits without a limit |
-# | body size, 512-token limit | 413 over `MAX_BODY_BYTES`; 400 over 512 tokens | 413 only with `max_payload_size=` (not set here); long texts are whatever your `decode_request` does *(checked below)* |
-# | request id, logs | `X-Request-ID`, one JSON line per request | none; uvicorn's access log *(checked below)* |
-# | API keys, rate limits | `API_KEYS` (401), per-key token bucket (429 + Retry-After) | `LIT_SERVER_API_KEY` (`X-API-Key`, 401) or a `LitAPI.authorize` hook; no rate limit |
-# | beyond the contract | Open Inference Protocol, drain on SIGTERM, drift gauges | streaming, an OpenAI-compatible spec, MCP tools, several devices and workers per device |
+# | queue full | a bounded queue: 503 (the contract adds Retry-After) | unbounded `manager.Queue()`: requests wait |
+# | deadline | per request, 504 (a bonus) | `timeout=` checked when the worker takes a request off the queue: 504; the HTTP handler itself waits without a limit |
+# | body size, 512-token limit | 413 over a body limit; 400 over 512 tokens | 413 only with `max_payload_size=` (not set here); long texts are whatever your `decode_request` does *(checked below)* |
+# | request id, logs | one JSON line per request | none; uvicorn's access log *(checked below)* |
+# | API keys, rate limits | 401 and 429 + Retry-After (bonuses) | `LIT_SERVER_API_KEY` (`X-API-Key`, 401) or a `LitAPI.authorize` hook; no rate limit |
+# | beyond the contract | whatever you add: drain on SIGTERM, drift gauges, canary routing | streaming, an OpenAI-compatible spec, MCP tools, several devices and workers per device |
 
 # %% [markdown]
 # First the contract's edge cases, sent to both: what comes back (status codes, a header, the endpoints).
+# Neither service was written to the contract, so the table is a list of what would still be yours to write.
 
 # %%
 PROBES = {"whitespace-only text (contract: 422)": {"json": {"text": "   "}},
@@ -909,10 +927,10 @@ pd.DataFrame({name: probe(server.url) for name, server in contenders.items()})
 
 
 # %% [markdown]
-# LitServe answers the whitespace text, the 700-token text and the 300 kB body with a prediction: the
-# tokenizer cuts long texts at 512 tokens without a word, and the service never says it guessed from a
-# fragment. Each is a few lines in `decode_request` or a `LitServer` option, but you have to know to write
-# them: the contract's tests are what told us for the reference.
+# Where a service answers the whitespace text, the 700-token text or the 300 kB body with a prediction (200),
+# it guessed: the tokenizer cuts long texts at 512 tokens without a word, and the answer never says it came
+# from a fragment. Each fix is a few lines in a handler (or in `decode_request`, or a `LitServer` option),
+# but you have to know to write them: the contract's tests are what tell you, in your capstone.
 #
 # Next the footprint: the processes behind each port, their memory and the CPU they use while **idle**.
 # Memory is PSS (each page shared between processes counted once, split among them), so the sum is what
@@ -940,8 +958,8 @@ pd.DataFrame({name: footprint(server) for name, server in tqdm(contenders.items(
 # it imports everything again rather than sharing the parent's pages.
 #
 # Last, the code you own and the packages you add. Lines count Python that is neither blank nor a comment
-# (docstrings count) over every file of the service; the reference does more (its whole contract plus the
-# extras in the table), so compare it with what you would have to add to the LitServe app to match.
+# (docstrings count) over the service's files: the teaching service's module and its batcher, and the
+# LitServe app. Neither meets the contract; add what the probes above showed missing to either.
 
 # %%
 def requirement_tree(name, extras=()):
@@ -958,8 +976,8 @@ def requirement_tree(name, extras=()):
 
 
 # %% [markdown]
-# The reference pins its serving packages in `solutions/capstone/requirements.txt`; LitServe's tree,
-# minus those, is what a LitServe service adds to its image.
+# The teaching service needs FastAPI, uvicorn, ONNX Runtime, the tokenizer and SciPy (for its softmax);
+# LitServe's tree, minus those, is what a LitServe service adds to an image.
 
 # %%
 def code_lines(paths):
@@ -967,19 +985,19 @@ def code_lines(paths):
     return sum(1 for path in paths for line in path.read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.lstrip().startswith("#"))
 
-pinned = {canonicalize_name(line.split("==")[0])
-          for line in (CAPSTONE_SRC.parent / "requirements.txt").read_text().splitlines() if "==" in line}
-added = sorted(requirement_tree("litserve") - pinned)
+teaching_files = [Path(module.__file__) for module in (course_utils.teaching_service, course_utils.batching)]
+serving = set().union(*(requirement_tree(name) for name in ("fastapi", "uvicorn", "onnxruntime", "tokenizers", "scipy")))
+added = sorted(requirement_tree("litserve") - serving)
 added_mb = sum(f.size or 0 for name in added for f in importlib.metadata.distribution(name).files) / 2**20
-pd.DataFrame({"reference": {"lines of Python you own": code_lines(sorted(CAPSTONE_SRC.glob("*.py"))),
-                            "packages beyond requirements.txt": "none", "their size (MB)": 0.0},
+pd.DataFrame({"teaching": {"lines of Python you own": code_lines(teaching_files),
+                           "packages beyond the serving ones": "none", "their size (MB)": 0.0},
               "litserve": {"lines of Python you own": code_lines([LITSERVE_APP]),
-                           "packages beyond requirements.txt": ", ".join(added), "their size (MB)": round(added_mb, 1)}})
+                           "packages beyond the serving ones": ", ".join(added), "their size (MB)": round(added_mb, 1)}})
 
 
 # %% [markdown]
 # **So which one?** A framework is the better start when its defaults are your requirements: a model behind
-# a POST endpoint with batching, a health check and worker processes, in one short file. The hand-written
+# a POST endpoint with batching, a health check and worker processes, in one short file. A hand-written
 # service is worth its code when the contract is yours to set: exact status codes and Retry-After for every
 # refusal, back-pressure, deadlines, request ids, the metrics your dashboards and alerts already use. With
 # LitServe those remain to be written, in its hooks, options and loggers. Decide with the numbers of a
@@ -1073,7 +1091,7 @@ pd.DataFrame({f"p99 ≤ {slo} ms": {f"c={load}" if load != "open" else "open loo
 # Stop both services:
 
 # %%
-contenders["reference"].stop()
+contenders["teaching"].stop()
 contenders["litserve"].stop()  # its whole process group: the API server and the worker
 print("running:", sorted(running_servers()))
 

@@ -11,14 +11,14 @@ QUALIFY, CHOICE = "ex4-pick-server-tests", "ex4-pick-server-choice-tests"
 #: router, LitServe and the live comparison): about 60 s per submission under COURSE_FAST. The graded
 #: cells read only their own inputs and the benchmark snapshot (`bench`, kept).
 TRIM = (
-    'batch_servers = {size: start_service(f"nb06-batch{size}", BACKEND="onnx-fp32", '
-    "MAX_BATCH_SIZE=str(size),",
+    'batch_servers = {size: start_service(f"nb06-batch{size}", backend="onnx-fp32", max_batch_size=size, '
+    "max_wait_ms=2)",
     "levels = (1, 4, 16) if settings.fast else (1, 2, 4, 8, 16, 32)",
     "shares = (0.3, 0.6, 0.9) if settings.fast else (0.2, 0.4, 0.6, 0.8, 0.9, 1.0)",
     'samples = {"test (reference)": load_sentiment("test"), "val (in-domain)": load_sentiment("val"),',
-    'variants = {"stable": batch_servers[16], "canary": start_service("nb06-canary", BACKEND="onnx-int8")}',
+    'variants = {"stable": batch_servers[16], "canary": start_service("nb06-canary", backend="onnx-int8")}',
     'traffic = load_sentiment("test") * (1 if settings.fast else 4)',
-    "ort_threads = str(reference_threads_per_worker(1))",
+    'litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", "0"]',
     'check_texts = [e.text for e in load_sentiment("test")[:4] + load_out_of_domain()[:4]]',
     "live_s = 2 if settings.fast else 5",
 )
