@@ -1,8 +1,9 @@
 """The reference capstone as a container: image size, user, and time from `docker run` to ready.
 
 Builds solutions/capstone with the exported model (in a temporary build context, so solutions/ stays
-clean), then starts it `--runs` times with host networking on a free loopback port and times each start
-until GET /ready answers 200 (model verified, loaded and warmed up). Needs a Docker daemon
+clean), then starts it `--runs` times on a free loopback port (host networking, or the port published
+on 127.0.0.1 where host networking does not reach this machine: `docker_tools.container_network`) and
+times each start until GET /ready answers 200 (model verified, loaded and warmed up). Needs a Docker daemon
 (`bash .ci/docker.sh` on a Debian machine as root).
 
     .venv/bin/python benchmarks/container.py [--base-image course-base:bookworm] [--runs 3]
@@ -41,10 +42,13 @@ def build(base_image: str) -> docker_tools.BuildResult:
 def time_to_ready() -> float:
     """Seconds from `docker run` until /ready is 200, on a free port; checks one prediction too."""
     port = ports.free_port()
+    network = docker_tools.container_network()
     started = time.perf_counter()
     with docker_tools.run_container(
         TAG,
-        env={"UVICORN_PORT": str(port)},
+        env={"UVICORN_HOST": network.bind_host, "UVICORN_PORT": str(port)},
+        port=port,
+        network_mode=network.mode,
         wait_healthy=False,
         health_url=f"http://127.0.0.1:{port}/ready",
         timeout_s=120,

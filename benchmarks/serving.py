@@ -4,9 +4,10 @@ Same model (ONNX INT8, except the naive service's PyTorch FP32), same text, same
 server runs as a real process on 127.0.0.1; all are started once, and each measurement point (closed loop
 at concurrency 1, 8, 32, 64 with wrk; open loop at a fixed Poisson rate with course_utils.bench) visits
 the servers round-robin, in a rotated order each round; medians over rounds are reported. The servers not
-being measured are paused (SIGSTOP to their process group), so an idle server's background work (LitServe's
-batch loop polls its queue) cannot tax the one under load. The load generator shares the 2 cores with the
-server (not pinned: see benchmarks/README.md); its CPU use is reported next to the server's.
+being measured are paused (SIGSTOP to their process group; `ProcessGroup.pause`), so an idle server's
+background work (LitServe's batch loop polls its queue) cannot tax the one under load. The load generator
+shares the 2 cores with the server (not pinned: see benchmarks/README.md); its CPU use is reported next to
+the server's.
 
 Writes benchmarks/results/serving.{md,json,png} (serving-quick.* with --quick) and prints the table and
 the targets (MET/MISSED). Bounded: --quick about 2 minutes, the default about 7 minutes.
@@ -23,7 +24,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from course_utils.bench import LoadResult, results_frame, run_open_loop, run_wrk
 from course_utils.config import REFERENCE_SRC, get_settings
@@ -263,11 +264,22 @@ class Sample:
     client_cpu_s: float
 
 
+#: psutil counts reaped children's CPU time (wrk's) on Linux only; 0 on macOS and Windows.
+CHILDREN_CPU_COUNTED = sys.platform.startswith("linux")
+CLIENT_CPU_NOTE = (
+    "client cores count this process only: this OS does not report the CPU time of finished child "
+    "processes, so wrk's share is missing (run on Linux for the full client figure)"
+)
+
+
 def _client_cpu_s() -> float:
-    """CPU seconds of this process and its reaped children (wrk), both the load generator's."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    """CPU seconds of this process and its reaped children (wrk), both the load generator's.
+
+    The same figures as getrusage(RUSAGE_SELF) + getrusage(RUSAGE_CHILDREN), through psutil, which also
+    runs where `resource` does not exist (Windows); see CLIENT_CPU_NOTE for what is missing off Linux.
+    """
+    times = psutil.Process().cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def load_once(url: str, load: int | str, plan: Plan, *, duration_s: float, seed: int = 0) -> LoadResult:
@@ -455,7 +467,7 @@ def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Targe
 
 def describe_machine(plan: Plan) -> dict[str, Any]:
     """What the numbers depend on: CPU, cores, load average (a noisy machine shows here), versions."""
-    cpu = "unknown"
+    cpu = platform.processor() or "unknown"  # a family name; /proc/cpuinfo has the model on Linux
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -470,12 +482,13 @@ def describe_machine(plan: Plan) -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m": round(psutil.getloadavg()[0], 2),  # emulated on Windows (0 at first)
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": packages,
         "client": "wrk (closed loop), course_utils.bench.run_open_loop (open loop); not pinned",
         "http_stack": plan.http_stack,
+        "notes": [] if CHILDREN_CPU_COUNTED else [CLIENT_CPU_NOTE],
     }
 
 
@@ -518,6 +531,7 @@ def markdown_report(
         lines.append(
             f"| {t.name} | {t.value:.2f} | {t.threshold:.2f} | {'MET' if t.met else 'MISSED'} | {t.detail} |"
         )
+    lines += [f"\nNote: {note}." for note in machine.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -663,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     machine = describe_machine(plan)
     started = time.monotonic()
     samples, raw, checks = run_benchmark(plan)
-    machine["load_average_1m_end"] = round(os.getloadavg()[0], 2)
+    machine["load_average_1m_end"] = round(psutil.getloadavg()[0], 2)
     machine["wall_s"] = round(time.monotonic() - started, 1)
     text, targets = write_outputs(out_dir, stem, samples, raw, machine, plan, checks)
     print("\n" + text)
@@ -672,6 +686,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{'MET   ' if t.met else 'MISSED'} {t.name}: {t.value:.2f} "
             f"(threshold {t.threshold:.2f}); {t.detail}"
         )
+    for note in machine["notes"]:
+        print(f"note: {note}")
     print(f"\nwrote {out_dir / stem}.{{md,json,png}} in {machine['wall_s']} s")
 
 

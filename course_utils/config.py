@@ -7,6 +7,7 @@ and ask again. Precedence: environment > default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,14 @@ class Settings(BaseSettings):
         description="COURSE_FAST=1 shrinks heavy loops (CI, autograding) without changing what is taught.",
     )
     seed: int = Field(default=1234, description="Seed for Python, NumPy and torch in training.")
+    docker_network: Literal["auto", "host", "bridge"] = Field(
+        default="auto",
+        description=(
+            "How `run_container` reaches a container: `host` shares this machine's network (Linux with a "
+            "local, rootful daemon), `bridge` publishes the port on 127.0.0.1 (Docker Desktop, remote or "
+            "rootless daemons); `auto` picks by the daemon (course_utils.docker_tools.container_network)."
+        ),
+    )
 
 
 def get_settings() -> Settings:

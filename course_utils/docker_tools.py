@@ -1,20 +1,33 @@
 """Docker for the course: daemon status, build with streamed progress, run until healthy.
 
-Everything goes through the Docker SDK (`docker` package). Builds and containers use host networking by
-default (`network_mode="host"`): the course machines reach no registry and tests talk to 127.0.0.1 only.
-The Dockerfile linter (it needs no daemon) is `course_utils.dockerfile_lint`.
+Everything goes through the Docker SDK (`docker` package). The Dockerfile linter (it needs no daemon) is
+`course_utils.dockerfile_lint`.
+
+Networking. A container reaches this machine's 127.0.0.1 in one of two ways (`network_mode`):
+
+- `host`: the container shares the machine's network, so a service on port P inside is on 127.0.0.1:P
+  outside, with no port mapping and no traffic to the bridge's private addresses. This works only on
+  Linux with a local, rootful daemon: Docker Desktop (macOS, Windows, and Desktop for Linux) runs the
+  daemon in a VM, a rootless daemon in a network namespace of its own, and a remote (tcp://, ssh://)
+  daemon on another machine, so there "host" is not this machine.
+- `bridge`: the container gets its own network and `run_container(port=P)` publishes its port P on the
+  machine's 127.0.0.1:P only (never on the LAN). The service must listen on 0.0.0.0 *inside* the
+  container: its own 127.0.0.1 is not where published traffic arrives.
+
+`auto` (the default, setting COURSE_DOCKER_NETWORK) picks `host` where it works and `bridge` elsewhere.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import docker
 import httpx
@@ -23,6 +36,7 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from tqdm.auto import tqdm
 
+from course_utils.config import get_settings
 from course_utils.errors import (
     ContainerStartError,
     DockerBuildError,
@@ -33,8 +47,11 @@ from course_utils.errors import (
 __all__ = [
     "BuildResult",
     "DockerStatus",
+    "NetworkChoice",
     "RunningContainer",
     "build_image",
+    "container_network",
+    "detect_network",
     "docker_client",
     "docker_status",
     "image_size_mb",
@@ -87,6 +104,79 @@ def docker_status() -> DockerStatus:
     except Exception as exc:  # the contract: report, never raise
         return DockerStatus(ok=False, detail=f"no Docker daemon answers: {exc}", fix=_FIX)
     return DockerStatus(ok=True, detail=f"Docker daemon {version} answers", server_version=version)
+
+
+# --- networking ------------------------------------------------------------------------------------------
+
+NetworkMode = Literal["host", "bridge"]
+_LOCAL_SOCKETS = ("http+docker://localhost", "unix://", "http+unix://")  # docker-py's form, DOCKER_HOST's
+
+
+@dataclass(frozen=True)
+class NetworkChoice:
+    """How containers reach this machine's loopback (`mode`), and why that mode was chosen."""
+
+    mode: NetworkMode
+    reason: str
+
+    @property
+    def bind_host(self) -> str:
+        """Where a service inside the container must listen so that 127.0.0.1:port here reaches it.
+
+        With `host` networking 127.0.0.1 (the machine's loopback; 0.0.0.0 would open it to the LAN); with
+        `bridge` 0.0.0.0, the container's own interfaces, where published traffic arrives (the publish
+        itself is on the machine's 127.0.0.1 only).
+        """
+        return "127.0.0.1" if self.mode == "host" else "0.0.0.0"
+
+
+def detect_network(*, platform: str, base_url: str, info: Mapping[str, Any]) -> NetworkChoice:
+    """`host` only on Linux with a local, rootful daemon that is not Docker Desktop; else `bridge`.
+
+    `platform` is `sys.platform`, `base_url` the client's (`client.api.base_url`, or a DOCKER_HOST such as
+    `tcp://10.0.0.5:2376`), `info` the daemon's `client.info()`.
+
+    >>> detect_network(platform="darwin", base_url="http+docker://localhost", info={}).mode
+    'bridge'
+    >>> detect_network(platform="linux", base_url="http+docker://localhost",
+    ...                info={"OperatingSystem": "Debian GNU/Linux 12 (bookworm)"}).mode
+    'host'
+    """
+    if not platform.startswith("linux"):
+        where = "macOS" if platform == "darwin" else "Windows" if platform == "win32" else platform
+        return NetworkChoice("bridge", f"on {where} the Docker daemon runs in a VM (Docker Desktop)")
+    if not base_url.startswith(_LOCAL_SOCKETS):
+        return NetworkChoice("bridge", f"the daemon ({base_url}) is not a local socket of this machine")
+    if str(info.get("OperatingSystem", "")) == "Docker Desktop":
+        return NetworkChoice("bridge", "Docker Desktop runs the daemon in a VM")
+    if any("name=rootless" in str(option) for option in info.get("SecurityOptions") or ()):
+        return NetworkChoice("bridge", "a rootless daemon runs containers in a network namespace of its own")
+    return NetworkChoice("host", "a local, rootful daemon on Linux: containers share this machine's network")
+
+
+def container_network(
+    requested: str | None = None, *, client: docker.DockerClient | None = None
+) -> NetworkChoice:
+    """The mode `run_container` uses: `requested` ('auto', 'host', 'bridge'), else COURSE_DOCKER_NETWORK.
+
+    >>> container_network("bridge").reason
+    "network_mode='bridge' was asked for"
+    """
+    source = f"network_mode={requested!r}"
+    if requested is None:
+        requested = get_settings().docker_network
+        source = f"COURSE_DOCKER_NETWORK={requested}"
+    if requested == "host":
+        return NetworkChoice("host", f"{source} was asked for")
+    if requested == "bridge":
+        return NetworkChoice("bridge", f"{source} was asked for")
+    if requested != "auto":
+        raise ValueError(
+            f"network_mode={requested!r} is not a mode run_container knows: pass 'auto', 'host' or 'bridge' "
+            "(or set COURSE_DOCKER_NETWORK to one of them)."
+        )
+    client = client or docker_client()
+    return detect_network(platform=sys.platform, base_url=client.api.base_url, info=client.info())
 
 
 # --- build -----------------------------------------------------------------------------------------------
@@ -178,6 +268,10 @@ def build_image(
 ) -> BuildResult:
     """Build `context` into `tag`, streaming output to `on_line` and a step progress bar.
 
+    Builds keep host networking on every daemon (unlike `run_container`): a build step needs outbound
+    access only (pip), never this machine's loopback, and the daemon's host network gives that on Docker
+    Desktop (its VM's) and rootless daemons (their namespace's) too, without the bridge's NAT.
+
     >>> build_image("capstone", tag="sentiment:dev",
     ...             build_args={"BASE_IMAGE": "course-base:bookworm"})  # doctest: +SKIP
     BuildResult(image_id='sha256:...', tag='sentiment:dev', ...)
@@ -252,6 +346,7 @@ class RunningContainer:
 
     container: Container
     url: str | None = None
+    network: NetworkChoice | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -301,8 +396,8 @@ def run_container(
     *,
     env: Mapping[str, str] | None = None,
     command: str | Sequence[str] | None = None,
-    network_mode: str = "host",
-    ports: Mapping[str, int] | None = None,
+    port: int | None = None,
+    network_mode: str | None = None,
     name: str | None = None,
     wait_healthy: bool = True,
     health_url: str | None = None,
@@ -313,34 +408,45 @@ def run_container(
 ) -> RunningContainer:
     """Start `image` detached and wait until Docker reports it healthy and/or `health_url` answers 200.
 
+    `port` is the TCP port the service listens on inside the container; it is reachable at
+    127.0.0.1:`port` here in either network mode (`bridge` publishes it there, `host` needs nothing).
+    `network_mode` is 'auto' (default: COURSE_DOCKER_NETWORK, else auto), 'host' or 'bridge'; see the
+    module docstring, and `NetworkChoice.bind_host` for where the service must listen.
+
     `health_interval_s` overrides the image's HEALTHCHECK interval (its test stays) so the wait is short;
     pass None to keep the image's own. On failure the container is removed and ContainerStartError quotes
     its logs.
 
-    >>> with run_container("sentiment:dev", env={"UVICORN_PORT": "8123"},
+    >>> network = container_network()  # doctest: +SKIP
+    >>> with run_container("sentiment:dev", port=8123, network_mode=network.mode,
+    ...                    env={"UVICORN_HOST": network.bind_host, "UVICORN_PORT": "8123"},
     ...                    health_url="http://127.0.0.1:8123/health") as c:  # doctest: +SKIP
     ...     httpx.post("http://127.0.0.1:8123/predict", json={"text": "great"}).json()["label"]
     'positive'
     """
     client = client or docker_client()
+    network = container_network(network_mode, client=client)
     options: dict[str, Any] = dict(run_options)
     if health_interval_s is not None and _image(client, image).attrs["Config"].get("Healthcheck"):
         interval_ns = int(health_interval_s * 1e9)
         options["healthcheck"] = {"interval": interval_ns, "start_period": interval_ns}
+    if network.mode == "bridge" and port is not None:
+        options["ports"] = {f"{port}/tcp": ("127.0.0.1", port)}  # loopback only, never the LAN
     try:
         container = client.containers.run(
             image,
             command=command,
             environment=dict(env or {}),
-            network_mode=network_mode,
-            ports=dict(ports) if ports and network_mode != "host" else None,
+            network_mode=network.mode,
             name=name,
             detach=True,
             **options,
         )
     except DockerException as exc:
-        raise ContainerStartError(f"Could not start a container from {image!r}: {exc}.") from exc
-    running = RunningContainer(container, url=health_url)
+        raise ContainerStartError(
+            f"Could not start a container from {image!r} ({network.mode} network: {network.reason}): {exc}."
+        ) from exc
+    running = RunningContainer(container, url=health_url, network=network)
     try:
         _wait_ready(running, wait_healthy=wait_healthy, health_url=health_url, timeout_s=timeout_s)
     except BaseException:
@@ -373,7 +479,13 @@ def _wait_ready(
                 return
             pause.wait(0.2)
     what = "healthy" if healthy_needed else f"answering {health_url}"
-    _fail(running, f"was not {what} within {timeout_s:.0f}s (health: {running.health()})")
+    hint = ""
+    if running.network is not None and running.network.mode == "bridge":
+        hint = (
+            "; on the bridge network the service must listen on 0.0.0.0 inside the container (its 127.0.0.1 "
+            "is not reached) and run_container needs port= to publish it"
+        )
+    _fail(running, f"was not {what} within {timeout_s:.0f}s (health: {running.health()}){hint}")
 
 
 def _fail(running: RunningContainer, what: str) -> None:

@@ -12,7 +12,12 @@ guarantees:
   quoting the end of its output in the error;
 - a bounded stop: SIGTERM to the group (and SIGCONT, so a paused group can act on it), a wait, SIGKILL.
 
-`ProcessGroup` reads and pauses a running group (the benchmark measures one server while the others sleep).
+`ProcessGroup` reads, pauses and stops a running group (the benchmark measures one server while the others
+sleep). Where the OS has no process groups (Windows: no `os.killpg`/`os.getpgid`, no SIGKILL/SIGSTOP),
+it falls back to the leader's process tree through psutil: terminate/kill/suspend/resume of the leader and
+every descendant it has seen, as far as they still run. There a process whose parent exited before the
+group was first listed is not found (it has left the tree), and terminate() is TerminateProcess, which
+allows no graceful shutdown.
 """
 
 from __future__ import annotations
@@ -122,25 +127,51 @@ class Readiness:
     exit_code: int | None = None
 
 
-class ProcessGroup:
-    """The processes of one process group: their CPU time, and pause/resume (SIGSTOP/SIGCONT).
+#: True where the OS has process groups (Linux, macOS); else `ProcessGroup` uses the leader's process tree.
+HAS_PROCESS_GROUPS = all(hasattr(os, name) for name in ("killpg", "getpgid")) and all(
+    hasattr(signal, name) for name in ("SIGKILL", "SIGSTOP", "SIGCONT")
+)
 
-    >>> group = ProcessGroup(os.getpgid(0))
+
+class ProcessGroup:
+    """The processes of one group: their CPU time, pause/resume, terminate/kill.
+
+    `pgid` is the group's id, which is its leader's pid (`start_new_session` makes it so). `by_tree=True`
+    uses the leader's process tree instead of the group (the default where the OS has no groups, see the
+    module docstring); it can be forced, e.g. to test that path on Linux.
+
+    >>> group = ProcessGroup(os.getpid(), by_tree=True)  # this process and its children, on any OS
     >>> group.cpu_s() > 0
     True
     """
 
-    def __init__(self, pgid: int) -> None:
+    def __init__(self, pgid: int, *, by_tree: bool | None = None) -> None:
         self.pgid = pgid
+        self.by_tree = not HAS_PROCESS_GROUPS if by_tree is None else by_tree
+        self._seen: dict[int, psutil.Process] = {}  # by_tree: every member found so far, by pid
 
     def processes(self) -> list[psutil.Process]:
         """Every live process of the group (the leader, its children, LitServe's worker processes...)."""
+        if self.by_tree:
+            return self._tree()
         found = []
         for proc in psutil.process_iter():
             with contextlib.suppress(psutil.Error, ProcessLookupError):
                 if os.getpgid(proc.pid) == self.pgid:
                     found.append(proc)
         return found
+
+    def _tree(self) -> list[psutil.Process]:
+        """The leader and its descendants now, plus members seen before that still run (orphans)."""
+        with contextlib.suppress(psutil.Error):
+            if not self._seen:  # the first look: the leader's pid is ours while we have not reaped it
+                self._seen[self.pgid] = psutil.Process(self.pgid)
+        for proc in list(self._seen.values()):
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    self._seen.setdefault(child.pid, child)
+        # is_running() compares the creation time too, so a reused pid is not taken for a member
+        return [proc for proc in self._seen.values() if _alive(proc)]
 
     def cpu_s(self) -> float:
         """User + system CPU seconds used so far by the live processes of the group."""
@@ -151,21 +182,41 @@ class ProcessGroup:
                 total += times.user + times.system
         return total
 
-    def signal(self, sig: signal.Signals) -> None:
-        """Send `sig` to the whole group; a group that is gone already is not an error."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pgid, sig)
+    def _signal(self, sig_name: str, method: Callable[[psutil.Process], None]) -> None:
+        """`killpg(sig_name)` on the group, or `method` on each member of the tree; gone is not an error."""
+        if not self.by_tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, getattr(signal, sig_name))
+            return
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                method(proc)
+
+    def terminate(self) -> None:
+        """Ask every process to exit (SIGTERM; TerminateProcess on Windows)."""
+        self._signal("SIGTERM", psutil.Process.terminate)
+
+    def kill(self) -> None:
+        """Kill every process (SIGKILL; TerminateProcess on Windows)."""
+        self._signal("SIGKILL", psutil.Process.kill)
 
     def pause(self) -> None:
-        """SIGSTOP the group: it uses no CPU until `resume()`."""
-        self.signal(signal.SIGSTOP)
+        """Suspend every process (SIGSTOP): it uses no CPU until `resume()`."""
+        self._signal("SIGSTOP", psutil.Process.suspend)
 
     def resume(self) -> None:
-        """SIGCONT the group."""
-        self.signal(signal.SIGCONT)
+        """Continue every process (SIGCONT)."""
+        self._signal("SIGCONT", psutil.Process.resume)
 
     def __repr__(self) -> str:
-        return f"ProcessGroup(pgid={self.pgid})"
+        return f"ProcessGroup(pgid={self.pgid}{', by_tree=True' if self.by_tree else ''})"
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 class StartStop:
@@ -233,6 +284,7 @@ class Process(StartStop):
         else:
             self.log_path = Path(output or Path(tempfile.mkdtemp(prefix="process-")) / "output.log")
         self.popen: subprocess.Popen[bytes] | None = None
+        self._group: ProcessGroup | None = None
         self._stopped = False
 
     # --- starting ---------------------------------------------------------------------------------------
@@ -261,6 +313,9 @@ class Process(StartStop):
         finally:
             if log is not None:
                 log.close()  # the child holds its own copy of the descriptor
+        self._group = ProcessGroup(self.popen.pid)
+        if self._group.by_tree:
+            self._group.processes()  # records the leader while its pid is surely ours
         if self.capture is not None:
             assert self.popen.stdout is not None
             self.capture.attach(self.popen.stdout)
@@ -276,7 +331,9 @@ class Process(StartStop):
     @property
     def group(self) -> ProcessGroup:
         """The process group the process leads (start_new_session made its pgid its pid)."""
-        return ProcessGroup(self.pid)
+        if self._group is None:
+            raise RuntimeError(f"`{self.label}` has not been started: call start() first.")
+        return self._group
 
     @property
     def returncode(self) -> int | None:
@@ -374,16 +431,16 @@ class Process(StartStop):
         if self._stopped:  # the group is gone: never signal its id again (a new group might reuse it)
             return popen.returncode
         timeout_s = self.stop_timeout_s if timeout_s is None else timeout_s
-        group = ProcessGroup(popen.pid)  # valid until the leader is reaped
+        group = self.group  # a group id is valid until the leader is reaped; a tree remembers its members
         if popen.poll() is None:
-            group.signal(signal.SIGTERM)
+            group.terminate()
             group.resume()  # a paused (SIGSTOPped) process acts on SIGTERM only once continued
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=timeout_s)
         # Once the leader is reaped its id stays ours only while members of its group live on (Linux never
         # reuses a pid that is still a process group's id), so the group is killed only then.
         if popen.poll() is None or group.processes():
-            group.signal(signal.SIGKILL)
+            group.kill()
         try:
             code = popen.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

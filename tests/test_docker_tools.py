@@ -2,25 +2,29 @@
 
 The Dockerfile linter is tested in test_dockerfile.py.
 
-Tests marked `docker` skip on a laptop without a daemon and fail in CI (see conftest.py). Builds and
-containers use host networking; the services listen on 127.0.0.1 only.
+Tests marked `docker` skip on a laptop without a daemon and fail in CI (see conftest.py). Builds use host
+networking; containers use what `container_network()` picks (host here in CI), and the bridge tests
+publish ports on 127.0.0.1 only: every service is reachable from this machine's loopback and nowhere else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import httpx
+import psutil
 import pytest
 
 from course_utils import docker_tools, ports
 from course_utils.config import get_settings
-from course_utils.docker_tools import parse_build_events
+from course_utils.docker_tools import NetworkChoice, container_network, detect_network, parse_build_events
 from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import ContainerStartError, DockerBuildError, DockerUnavailableError
 
@@ -105,7 +109,7 @@ def test_unreachable_daemon_becomes_docker_unavailable_error(monkeypatch: pytest
 TINY_DOCKERFILE = """\
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
-ENV PYTHONUNBUFFERED=1 PORT=8000
+ENV PYTHONUNBUFFERED=1 PORT=8000 BIND=127.0.0.1
 WORKDIR /srv
 RUN useradd --create-home app && echo ok > /srv/health
 USER app
@@ -113,7 +117,7 @@ EXPOSE 8000
 # PID 1 ignores SIGTERM unless it handles it; Python handles SIGINT, so `docker stop` is quick.
 STOPSIGNAL SIGINT
 HEALTHCHECK --interval=30s CMD python3 -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\\"PORT\\"]}/health')"
-CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\" --bind 127.0.0.1"]
+CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\" --bind \\"$BIND\\""]
 """
 
 
@@ -168,15 +172,19 @@ def test_build_run_healthy_user_and_size(
     assert 50 < size < 1000
 
     port = ports.free_port()
+    network = container_network(client=client)
     with docker_tools.run_container(
         tag,
-        env={"PORT": str(port)},
+        env={"PORT": str(port), "BIND": network.bind_host},
+        port=port,
         health_url=f"http://127.0.0.1:{port}/health",
         timeout_s=60,
         client=client,
     ) as running:
         assert running.health() == "healthy"
         assert httpx.get(f"http://127.0.0.1:{port}/health").text.strip() == "ok"
+        running.container.reload()
+        assert running.container.attrs["HostConfig"]["NetworkMode"] == network.mode  # host in CI
         code, out = running.exec(["id", "-u"])
         assert code == 0 and out.strip() != "0"
         container_id = running.id
@@ -260,13 +268,15 @@ def test_capstone_image_builds_runs_and_predicts(
     assert docker_tools.image_user(tag, client=client) not in ("", "root", "0")
 
     # With host networking the container shares the machine's ports: the image's uvicorn reads its port
-    # from UVICORN_PORT (CMD and HEALTHCHECK alike), so give it a free one.
+    # from UVICORN_PORT (CMD and HEALTHCHECK alike), so give it a free one (published as is on a bridge).
     assert "UVICORN_PORT" in (context / "Dockerfile").read_text()
     port = ports.free_port()
-    env = {"UVICORN_PORT": str(port)}
+    network = container_network(client=client)
+    env = {"UVICORN_PORT": str(port), "UVICORN_HOST": network.bind_host}
     with docker_tools.run_container(
         tag,
         env=env,
+        port=port,
         health_url=f"http://127.0.0.1:{port}/ready",  # /health is liveness; /ready waits for the model
         timeout_s=120,
         client=client,
@@ -303,3 +313,129 @@ def test_missing_image_is_a_clear_error(client: docker.DockerClient) -> None:
         docker_tools.image_size_mb("course-test-missing:0", client=client)
     with pytest.raises(ImageNotFoundError):
         docker_tools.run_container("course-test-missing:0", client=client)
+
+
+# --- networking: host where it reaches this machine, else a port published on 127.0.0.1 -------------------
+
+LOCAL = "http+docker://localhost"  # docker-py's base URL for a unix socket
+ENGINE = {
+    "OperatingSystem": "Debian GNU/Linux 12 (bookworm)",
+    "SecurityOptions": ["name=seccomp,profile=default"],
+}
+DESKTOP = {"OperatingSystem": "Docker Desktop", "SecurityOptions": ["name=seccomp,profile=unconfined"]}
+ROOTLESS = {
+    "OperatingSystem": "Ubuntu 24.04 LTS",
+    "SecurityOptions": ["name=seccomp,profile=default", "name=rootless"],
+}
+DAEMONS = {
+    "local": (LOCAL, ENGINE),
+    "tcp": ("tcp://10.0.0.5:2376", ENGINE),
+    "https": ("https://10.0.0.5:2376", ENGINE),
+    "ssh": ("http+docker://ssh", ENGINE),
+    "rootless": (LOCAL, ROOTLESS),
+    "desktop": (LOCAL, DESKTOP),
+}
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
+@pytest.mark.parametrize("daemon", list(DAEMONS))
+def test_detect_network_uses_host_only_for_a_local_rootful_engine_on_linux(
+    platform: str, daemon: str
+) -> None:
+    base_url, info = DAEMONS[daemon]
+    choice = detect_network(platform=platform, base_url=base_url, info=info)
+    expected = "host" if (platform, daemon) == ("linux", "local") else "bridge"
+    assert choice.mode == expected, choice.reason
+    assert choice.bind_host == ("127.0.0.1" if expected == "host" else "0.0.0.0")
+    assert choice.reason, "every choice says why"
+
+
+def test_detect_network_reasons_name_the_cause() -> None:
+    assert "VM" in detect_network(platform="darwin", base_url=LOCAL, info=ENGINE).reason
+    assert (
+        "tcp://10.0.0.5:2376"
+        in detect_network(platform="linux", base_url="tcp://10.0.0.5:2376", info={}).reason
+    )
+    assert "rootless" in detect_network(platform="linux", base_url=LOCAL, info=ROOTLESS).reason
+    assert "Docker Desktop" in detect_network(platform="linux", base_url=LOCAL, info=DESKTOP).reason
+    assert (
+        detect_network(platform="linux", base_url="unix:///run/user/1000/docker.sock", info={}).mode == "host"
+    )
+
+
+def test_container_network_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COURSE_DOCKER_NETWORK", "bridge")
+    assert container_network() == NetworkChoice("bridge", "COURSE_DOCKER_NETWORK=bridge was asked for")
+    assert container_network("host") == NetworkChoice("host", "network_mode='host' was asked for")
+    with pytest.raises(ValueError, match=r"network_mode='none' is not a mode.*'auto', 'host' or 'bridge'"):
+        container_network("none")
+    monkeypatch.setenv("COURSE_DOCKER_NETWORK", "nat")
+    with pytest.raises(ValueError, match="docker_network"):  # pydantic names the setting and the choices
+        container_network()
+
+
+@pytest.mark.docker
+def test_container_network_auto_asks_the_daemon(
+    client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COURSE_DOCKER_NETWORK", raising=False)
+    expected = detect_network(platform=sys.platform, base_url=client.api.base_url, info=client.info())
+    assert container_network(client=client) == expected == container_network("auto", client=client)
+
+
+def _non_loopback_ipv4() -> list[str]:
+    """This machine's own IPv4 addresses other than loopback (its LAN and bridge addresses)."""
+    return [
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET and not address.address.startswith("127.")
+    ]
+
+
+def _http_server(port: int, bind: str) -> list[str]:
+    return ["python3", "-m", "http.server", str(port), "--bind", bind]
+
+
+@pytest.mark.docker
+def test_bridge_publishes_the_port_on_loopback_only(
+    client: docker.DockerClient, base_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COURSE_DOCKER_NETWORK", "bridge")  # the setting reaches run_container
+    port = ports.free_port()
+    with docker_tools.run_container(
+        base_image,
+        command=_http_server(port, "0.0.0.0"),
+        port=port,
+        health_url=f"http://127.0.0.1:{port}/",
+        timeout_s=30,
+        client=client,
+    ) as running:
+        assert running.network is not None and running.network.mode == "bridge"
+        running.container.reload()
+        host_config = running.container.attrs["HostConfig"]
+        assert host_config["NetworkMode"] == "bridge"
+        assert host_config["PortBindings"] == {
+            f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        }
+        assert httpx.get(f"http://127.0.0.1:{port}/", trust_env=False).status_code == 200
+        for address in _non_loopback_ipv4():
+            with pytest.raises(OSError), socket.create_connection((address, port), timeout=2):
+                pass
+
+
+@pytest.mark.docker
+def test_bridge_service_on_its_own_loopback_is_a_clear_error(
+    client: docker.DockerClient, base_image: str
+) -> None:
+    port = ports.free_port()
+    with pytest.raises(ContainerStartError, match=r"must listen on 0\.0\.0\.0 inside the container"):
+        docker_tools.run_container(
+            base_image,
+            command=_http_server(port, "127.0.0.1"),  # published traffic never arrives there
+            port=port,
+            network_mode="bridge",
+            health_url=f"http://127.0.0.1:{port}/",
+            timeout_s=5,
+            client=client,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -14,6 +15,7 @@ import psutil
 import pytest
 
 from course_utils import ports
+from course_utils import process as process_module
 from course_utils.errors import CourseUtilsError, ServerStartError
 from course_utils.process import OutputCapture, Process, ProcessGroup, run
 
@@ -197,3 +199,82 @@ def test_probe_does_not_use_proxies(server_script: Path, monkeypatch: pytest.Mon
     port = ports.free_port()
     with _server(server_script, port) as proc:
         assert proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20).status_code == 200
+
+
+# --- without process groups (Windows): the leader's process tree through psutil, forced here on Linux ---
+
+
+@pytest.fixture
+def no_process_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ProcessGroup made from now on uses the tree fallback, as on Windows."""
+    monkeypatch.setattr(process_module, "HAS_PROCESS_GROUPS", False)
+
+
+def _gone(pids: set[int], timeout_s: float = 5.0) -> bool:
+    """True once none of `pids` is a live process (a SIGKILLed process takes a moment to die)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+        if not alive or time.monotonic() > deadline:
+            return not alive
+        time.sleep(0.05)
+
+
+@pytest.mark.usefixtures("no_process_groups")
+def test_tree_fallback_stops_the_leader_and_its_child(server_script: Path) -> None:
+    port = ports.free_port()
+    with _server(server_script, port, CHILD="1") as proc:
+        proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
+        assert proc.group.by_tree and "by_tree=True" in repr(proc.group)
+        pids = {p.pid for p in proc.group.processes()}
+        assert len(pids) == 2 and proc.pid in pids, "the server and its forked child"
+    assert proc.returncode == -signal.SIGTERM, "terminate() asked the leader to exit"
+    assert _gone(pids), "the child was terminated with its leader"
+
+
+@pytest.mark.usefixtures("no_process_groups")
+def test_tree_fallback_kills_what_ignores_terminate(server_script: Path) -> None:
+    port = ports.free_port()
+    proc = _server(server_script, port, IGNORE_TERM="1", CHILD="1").start()
+    proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
+    pids = {p.pid for p in proc.group.processes()}
+    assert proc.stop(timeout_s=1.0) == -signal.SIGKILL
+    assert _gone(pids)
+
+
+@pytest.mark.usefixtures("no_process_groups")
+def test_tree_fallback_remembers_an_orphan(server_script: Path) -> None:
+    port = ports.free_port()
+    proc = _server(server_script, port, CHILD="1").start()
+    proc.wait_ready(f"http://127.0.0.1:{port}/health", timeout_s=20)
+    (child,) = [p for p in proc.group.processes() if p.pid != proc.pid]
+    os.kill(proc.pid, signal.SIGKILL)  # the leader dies alone: its child is re-parented, out of its tree
+    proc.wait(timeout_s=10)
+    assert child.is_running() and child.pid not in {c.pid for c in psutil.Process().children(recursive=True)}
+    assert [p.pid for p in proc.group.processes()] == [child.pid], "the group still knows its orphan"
+    proc.stop(timeout_s=2.0)
+    assert _gone({child.pid})
+
+
+def test_tree_fallback_measures_pauses_and_resumes() -> None:
+    busy = [sys.executable, "-c", "while True: pass"]
+    with Process(busy, stop_timeout_s=2.0) as proc:
+        group = ProcessGroup(proc.pid, by_tree=True)
+        time.sleep(0.3)
+        assert group.cpu_s() > 0.05
+        group.pause()
+        time.sleep(0.1)
+        paused_at = group.cpu_s()
+        time.sleep(0.3)
+        assert group.cpu_s() - paused_at < 0.05, "a suspended tree uses no CPU"
+        assert psutil.Process(proc.pid).status() == psutil.STATUS_STOPPED
+        group.resume()
+        time.sleep(0.1)
+        assert psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED
+        group.kill()
+        assert proc.wait(timeout_s=10) == -signal.SIGKILL
+    assert group.processes() == []

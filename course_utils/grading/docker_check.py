@@ -4,8 +4,10 @@ Points policy (docs/grading.md): the check is a bonus (its `max_score` is 0, a p
 never needed for full marks. Where it cannot run (no daemon, turned off, the port it needs is busy) it is
 `skipped` and the report says so in words: no silent free points, no silent zeros.
 
-Containers use host networking (no traffic to the bridge's private addresses), so the container listens
-on the port its Dockerfile EXPOSEs; a lock runs one Docker check at a time in a batch.
+The container listens on the port its Dockerfile EXPOSEs, reached at 127.0.0.1:that port: with host
+networking on Linux with a local daemon (no traffic to the bridge's private addresses), else through the
+bridge with the port published on 127.0.0.1 only (Docker Desktop, rootless or remote daemons; see
+`course_utils.docker_tools`). A lock runs one Docker check at a time in a batch.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def check_docker(
                 with run_container(
                     tag,
                     env={"MODEL_DIR": _MODEL_MOUNT},
+                    port=port,
                     volumes={str(model_dir): {"bind": _MODEL_MOUNT, "mode": "ro"}},
                     health_url=health_url,
                     wait_healthy=False,

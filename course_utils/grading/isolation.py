@@ -21,19 +21,18 @@ How (`workspace()`), only when the grader is root (only root may switch users):
   of the shared temporary folders (/tmp, /var/tmp, /dev/shm), deletes the run folder and releases the slot.
   Claiming a slot does the same first, for what a killed grader left behind.
 
-Otherwise (the grader is not root, or the uid cannot run the grader's Python, e.g. a pyenv under a 0700
-`/root`) the submission runs as the grader's own user, as before, and `Workspace.note` says why for the
-report. `isolation=True` makes that an error instead; `isolation=False` skips isolation.
+Otherwise (the grader is not root, the OS has no uids to switch to (Windows), or the uid cannot run the
+grader's Python, e.g. a pyenv under a 0700 `/root`) the submission runs as the grader's own user, as
+before, and `Workspace.note` says why for the report. `isolation=True` makes that an error instead;
+`isolation=False` skips isolation. The POSIX-only modules (`fcntl`, `pwd`, `grp`) are imported only on
+the isolated path, so this module imports on every OS.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import grp
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -131,7 +130,20 @@ def isolation_problem(
 
 
 def _can_switch_users() -> bool:
-    return os.geteuid() == 0
+    """Only root on a POSIX system may start processes as another uid."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _why_cannot_switch() -> str:
+    if not hasattr(os, "geteuid"):
+        return (
+            "this OS has no Unix user ids to switch to (Windows), so the grader cannot start the submission "
+            "as another user (grade on Linux, e.g. in CI or a container, to isolate)"
+        )
+    return (
+        f"the grader runs as uid {os.geteuid()}, not as root, so it cannot start the submission as "
+        "another user (grade as root, e.g. in CI or a container, to isolate)"
+    )
 
 
 @contextlib.contextmanager
@@ -143,10 +155,7 @@ def _sandbox_user(
         yield None, "it was turned off for this run (isolation=False, --no-isolation)"
         return
     if not _can_switch_users():
-        why = (
-            f"the grader runs as uid {os.geteuid()}, not as root, so it cannot start the submission as "
-            "another user (grade as root, e.g. in CI or a container, to isolate)"
-        )
+        why = _why_cannot_switch()
     else:
         with _claimed(first_uid, slots) as user:
             why = _why_user_cannot_run(python, user)
@@ -189,6 +198,8 @@ def _claimed(first_uid: int, slots: int, *, wait_s: float = 120.0) -> Iterator[S
 
 def _try_lock(path: Path) -> int | None:
     """An fd holding an exclusive flock on `path`, or None if another job holds it (fd not inherited)."""
+    import fcntl  # POSIX only; reached only when the grader can switch users
+
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -200,6 +211,9 @@ def _try_lock(path: Path) -> int | None:
 
 def _unused_user(uid: int) -> SandboxUser:
     """uid (and gid = uid) if no account or group has it: the sweep would kill and delete a real user's."""
+    import grp  # POSIX only, as `_try_lock`
+    import pwd
+
     fix = "pass another first uid (GradeOptions(sandbox_uid=...), --sandbox-uid)"
     try:
         account = pwd.getpwuid(uid).pw_name

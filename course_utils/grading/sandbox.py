@@ -6,6 +6,9 @@ process group the grader talks to it only over HTTP on 127.0.0.1 and kills the w
 
 Limits (set in the child before `exec`, via `resource.setrlimit`, soft and hard alike so the child cannot
 raise them again): address space, CPU seconds, open files, file size, no core dumps, and the process count.
+A limit the kernel refuses is left unset rather than failing the start (macOS may refuse the address-space
+limit). Windows has no `resource` module and no `preexec_fn`: there the app runs without limits (only the
+grader's timeouts bound it) and `SandboxedApp.note` says so for the report.
 RLIMIT_NPROC counts every process of the child's user and does not apply to root: with a `SandboxUser`
 (a uid of its own, see `isolation.py`) it is exactly `Limits.processes`; as the grader's own non-root user
 it is that user's current count + `Limits.processes`; as root it is not set and the kill sweep has to do.
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import sys
 import uuid
 from collections.abc import Callable
@@ -35,7 +37,28 @@ import psutil
 from course_utils.errors import ServerStopError
 from course_utils.process import OutputCapture, Process, StartStop
 
-__all__ = ["Limits", "SandboxUser", "SandboxedApp", "StartOutcome", "kill_processes_of"]
+try:
+    import resource
+except ImportError:  # Windows
+    RLIMITS_AVAILABLE = False
+else:
+    RLIMITS_AVAILABLE = True
+
+__all__ = [
+    "LIMITS_NOTE",
+    "RLIMITS_AVAILABLE",
+    "Limits",
+    "SandboxUser",
+    "SandboxedApp",
+    "StartOutcome",
+    "kill_processes_of",
+]
+
+#: The report's note where `Limits` cannot be applied.
+LIMITS_NOTE = (
+    "Resource limits (memory, CPU time, open files, file size, processes) were not applied: this OS has no "
+    "setrlimit (Windows), so only the grader's timeouts bounded the app. No points depend on this."
+)
 
 _MARKER_VAR = "COURSE_GRADER_RUN"
 _MIB = 1024 * 1024
@@ -96,11 +119,13 @@ class Limits:
     file_size_mb: int = 256
     processes: int = 256
 
-    def preexec(self, *, own_user: bool = False) -> Callable[[], None]:
-        """A `preexec_fn` that applies these limits in the child between fork and exec.
+    def preexec(self, *, own_user: bool = False) -> Callable[[], None] | None:
+        """A `preexec_fn` that applies these limits in the child between fork and exec; None without rlimits.
 
         `own_user`: the child runs as a uid of its own (`SandboxUser`), so its process count starts at 0.
         """
+        if not RLIMITS_AVAILABLE:
+            return None
         nproc = self.processes if own_user else _nproc_limit(self.processes)
         settings = [
             (resource.RLIMIT_AS, self.memory_mb * _MIB),
@@ -118,7 +143,8 @@ class Limits:
             for which, value in settings:
                 _soft, hard = resource.getrlimit(which)
                 capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                resource.setrlimit(which, (capped, capped))  # hard too: a non-root child cannot undo it
+                with contextlib.suppress(ValueError, OSError):  # refused by this kernel: left unset
+                    resource.setrlimit(which, (capped, capped))  # hard too: a non-root child cannot undo it
 
         return apply
 
@@ -190,6 +216,11 @@ class SandboxedApp(StartStop):
             **(self.user.popen_kwargs() if self.user is not None else {}),
         ).start()
         return self
+
+    @property
+    def note(self) -> str:
+        """What the report should say about this run's limits: LIMITS_NOTE where none apply, else ''."""
+        return "" if RLIMITS_AVAILABLE else LIMITS_NOTE
 
     def output(self) -> str:
         """The captured stdout+stderr so far (bounded)."""

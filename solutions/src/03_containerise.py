@@ -44,8 +44,8 @@ from IPython.display import display
 from course_utils.config import get_settings
 from course_utils.data import DATA_DIR
 from course_utils.dockerfile import parse_dockerfile
-from course_utils.docker_tools import (build_image, docker_client, docker_status, image_size_mb,
-                                       image_user, run_container)
+from course_utils.docker_tools import (build_image, container_network, docker_client, docker_status,
+                                       image_size_mb, image_user, run_container)
 from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.ports import free_port
 
@@ -341,18 +341,28 @@ if status.ok:
 # %% [markdown]
 # ## 5. Run it and call it
 #
-# The container uses the host's network (no port mapping needed on Linux), so we pick a free port and
-# pass it with `UVICORN_PORT`; `UVICORN_HOST=127.0.0.1` keeps it on loopback. `run_container` waits until
-# Docker's HEALTHCHECK reports *healthy* and `/health` answers.
+# A request from this notebook reaches the container in one of two ways:
+#
+# - **Host network** (Linux with a local Docker Engine): the container shares the machine's network, so
+#   uvicorn on 127.0.0.1:PORT inside *is* 127.0.0.1:PORT here. No port mapping is needed.
+# - **Bridge network, published port** (Docker Desktop on macOS and Windows, rootless or remote daemons:
+#   there "host" is a VM, not your laptop): the container has a network of its own. uvicorn must listen on
+#   `0.0.0.0` inside (the container's own 127.0.0.1 is out of reach), and Docker publishes the port on
+#   this machine's 127.0.0.1 only (`docker run -p 127.0.0.1:PORT:PORT`), so your network cannot reach it.
+#
+# `container_network()` picks the one that works here (`COURSE_DOCKER_NETWORK=host` or `bridge` overrides
+# it). We pass a free port and the listening address with `UVICORN_PORT` and `UVICORN_HOST`, and
+# `run_container` waits until Docker's HEALTHCHECK reports *healthy* and `/health` answers.
 
 # %%
 container = None
 if status.ok:
-    port = free_port()
+    network, port = container_network(), free_port()
     url = f"http://127.0.0.1:{port}"
-    container = run_container(TAG, env={"UVICORN_HOST": "127.0.0.1", "UVICORN_PORT": str(port)},
-                              health_url=f"{url}/health", timeout_s=60)
-    print(f"container {container.id[:12]} is {container.health()} on {url}")
+    container = run_container(TAG, env={"UVICORN_HOST": network.bind_host, "UVICORN_PORT": str(port)},
+                              port=port, network_mode=network.mode, health_url=f"{url}/health", timeout_s=60)
+    print(f"{network.mode} network ({network.reason}): container {container.id[:12]} is "
+          f"{container.health()} on {url}")
 
 # %% [markdown]
 # The same requests as in notebook 02, now answered by the container:
