@@ -53,7 +53,11 @@ def grade_all(
     def one(folder: Path) -> GradeReport:
         started = time.monotonic()
         try:
-            report = grade(folder, out=out_dir / folder.name if out_dir else None, options=options)
+            # student=: the folder's own name, even for a link to submitted/<student>/<assignment>/capstone,
+            # whose resolved name is "capstone" for everyone.
+            report = grade(
+                folder, out=out_dir / folder.name if out_dir else None, student=folder.name, options=options
+            )
         except Exception as exc:  # one grader failure must not stop the class
             report = _error_report(folder, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
             if out_dir is not None:
