@@ -31,7 +31,9 @@ RELEASE = PROJECT_ROOT / "notebooks"
 ASSIGNMENT = build_notebooks.ASSIGNMENT
 SOLUTION_RE = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-REFERENCE_CAPSTONE = CapstoneVariant(True, "the reference capstone", "reference")
+#: The capstone handed in with the solutions: a correct one of the student's own. The reference itself
+#: would be refused (the grader's `reference_copy`), as any student handing it in is.
+OWN_CAPSTONE = CapstoneVariant(True, "a correct capstone written differently from the reference", "mini_app")
 
 
 def _run(args: list[str], *, cwd: Path, timeout_s: float) -> subprocess.CompletedProcess[str]:
@@ -142,8 +144,8 @@ def autograded(fresh_release: Path) -> Iterator[dict[str, dict[str, tuple[float,
         target.mkdir(parents=True, exist_ok=True)
         for path in SOLUTIONS:
             shutil.copy(folder / path.name, target / path.name)
-    # Notebook 07's capstone cell grades the `capstone/` handed in beside it: the reference for the solutions.
-    add_capstone(root / "submitted" / "solution" / ASSIGNMENT, REFERENCE_CAPSTONE)
+    # Notebook 07's capstone cell grades the `capstone/` handed in beside it: a correct one of our own.
+    add_capstone(root / "submitted" / "solution" / ASSIGNMENT, OWN_CAPSTONE)
     nbgrader = str(build_notebooks.BIN / "nbgrader")
     result = _run([nbgrader, "autograde", ASSIGNMENT, "--force"], cwd=root, timeout_s=1100)
     assert result.returncode == 0, (

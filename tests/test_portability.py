@@ -244,6 +244,7 @@ def test_the_self_grader_grades_as_on_windows(tmp_path: Path) -> None:
     assert isinstance(found, dict)
     assert found["error"] is None and found["score"] == 100, found["feedback"]
     assert any("no Unix user ids to switch to (Windows)" in note for note in found["notes"])
+    assert any(note.startswith("Resource limits") for note in found["notes"]), found["notes"]
 
 
 def test_the_simulation_catches_an_unguarded_call(tmp_path: Path) -> None:

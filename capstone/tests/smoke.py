@@ -26,11 +26,13 @@ import urllib.request
 import uuid
 from typing import Any
 
+from course_utils.contract import INVALID_BODIES, LABELS, REQUESTS_COUNTER, confidence_problem
 from course_utils.ports import free_port
 
 DOCKER_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 40
+NEGATIVE, POSITIVE = LABELS
 
 
 class SmokeError(Exception):
@@ -82,32 +84,37 @@ def wait_ready(docker_cmd: str, container: str, base_url: str, timeout_s: float)
 
 
 def check_predictions(base_url: str) -> list[str]:
-    """The answers a deployed service must give; returns one line per check that passed."""
+    """The answers a deployed service must give; returns one line per check that passed.
+
+    The rules (labels, confidence, the bodies refused with 422, the counter's name) are the capstone
+    contract's, imported from `course_utils.contract` as the grader and tests/test_service_contract.py do.
+    """
     passed = []
     for text, label in (
-        ("This movie is excellent!", "positive"),
-        ("A dull, boring waste of time.", "negative"),
+        ("This movie is excellent!", POSITIVE),
+        ("A dull, boring waste of time.", NEGATIVE),
     ):
         status, body = http("POST", f"{base_url}/predict", json.dumps({"text": text}).encode())
         if status != 200:
             raise SmokeError(f"POST /predict {text!r} answered {status}, expected 200: {body[:300]}")
         answer: dict[str, Any] = json.loads(body)
         confidence = answer.get("confidence")
-        if answer.get("label") != label or not isinstance(confidence, float) or not 0.0 <= confidence <= 1.0:
-            raise SmokeError(
-                f"POST /predict {text!r} answered {answer}, expected {label!r} and a confidence in [0, 1]"
-            )
+        if answer.get("label") != label or confidence_problem(confidence):
+            why = confidence_problem(confidence) or f"the label is not {label!r}"
+            raise SmokeError(f"POST /predict {text!r} answered {answer}: {why}")
         if not isinstance(answer.get("model_version"), str) or not answer["model_version"]:
             raise SmokeError(f"POST /predict answered {answer}, expected a non-empty model_version")
         passed.append(f"POST /predict {text!r} -> {label} ({confidence:.3f}, {answer['model_version']})")
-    status, body = http("POST", f"{base_url}/predict", json.dumps({"text": "   "}).encode())
-    if status != 422:
-        raise SmokeError(f"POST /predict with blank text answered {status}, expected 422: {body[:300]}")
-    passed.append("POST /predict blank text -> 422")
+    for invalid in INVALID_BODIES:
+        raw = invalid.raw if invalid.raw is not None else json.dumps(invalid.json).encode()
+        status, body = http("POST", f"{base_url}/predict", raw)
+        if status != 422:
+            raise SmokeError(f"POST /predict {invalid.name} answered {status}, expected 422: {body[:300]}")
+    passed.append(f"POST /predict -> 422 for each of {len(INVALID_BODIES)} invalid bodies")
     status, body = http("GET", f"{base_url}/metrics")
-    if status != 200 or "predict_requests_total" not in body:
-        raise SmokeError(f"GET /metrics answered {status} without predict_requests_total: {body[:300]}")
-    passed.append("GET /metrics -> predict_requests_total")
+    if status != 200 or REQUESTS_COUNTER not in body:
+        raise SmokeError(f"GET /metrics answered {status} without {REQUESTS_COUNTER}: {body[:300]}")
+    passed.append(f"GET /metrics -> {REQUESTS_COUNTER}")
     return passed
 
 

@@ -9,7 +9,6 @@ See docs/grading.md for the rubric, the points policy and the command line.
 from __future__ import annotations
 
 from course_utils.grading.batch import grade_all
-from course_utils.grading.cli import add_grade_commands
 from course_utils.grading.grader import GradeOptions, GraderSetupError, grade
 from course_utils.grading.nbgrader_bridge import nbgrader_score
 from course_utils.grading.probe_set import PUBLIC_SAMPLE, Probe, ProbeSet
@@ -29,7 +28,6 @@ __all__ = [
     "Limits",
     "Probe",
     "ProbeSet",
-    "add_grade_commands",
     "grade",
     "grade_all",
     "nbgrader_score",

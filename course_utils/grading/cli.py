@@ -15,6 +15,7 @@ from pathlib import Path
 
 from course_utils.grading.batch import grade_all
 from course_utils.grading.grader import GradeOptions, grade
+from course_utils.grading.gradescope import add_bundle_command
 from course_utils.grading.isolation import DEFAULT_SLOTS
 from course_utils.grading.report import GradeReport
 
@@ -26,6 +27,11 @@ EXIT_GRADED, EXIT_GRADER_ERROR, EXIT_USAGE = 0, 1, 2
 def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", help="folder for results.json, feedback.md and the CSV (default: print only)"
+    )
+    parser.add_argument(
+        "--allow-reference",
+        action="store_true",
+        help="grade a copy of the reference capstone instead of refusing it (the instructor's dry run)",
     )
     parser.add_argument("--model-dir", help="exported model the submission serves (default: MODEL_DIR)")
     docker = parser.add_mutually_exclusive_group()
@@ -80,7 +86,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_grade_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register `grade` and `grade-all` on the `course-utils` subcommand parser."""
+    """Register `grade`, `grade-all` and `gradescope-bundle` on the `course-utils` subcommand parser."""
     one = subparsers.add_parser("grade", help="grade one capstone submission folder")
     one.add_argument("path", help="the submission folder (src/app.py, Dockerfile, ...)")
     _add_options(one)
@@ -90,6 +96,7 @@ def add_grade_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     many.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
     _add_options(many)
     many.set_defaults(run=_grade_all)
+    add_bundle_command(subparsers)
 
 
 def _options(args: argparse.Namespace) -> GradeOptions:
@@ -105,6 +112,7 @@ def _options(args: argparse.Namespace) -> GradeOptions:
         docker=args.docker,
         docker_base_image=args.base_image,
         isolation=args.isolation,
+        allow_reference=args.allow_reference,
         **{name: value for name, value in given.items() if value is not None},
     )
     return replace(options, probes_file=None) if args.public_probes else options

@@ -2,7 +2,9 @@
 
 `grade(path)` always returns a complete `GradeReport` with one result per rubric line, whatever the
 submission does: a check that cannot run says why (`not_run`), and an unexpected failure of the grader
-itself is recorded as `grader_error` instead of being blamed on the student.
+itself is recorded as `grader_error` instead of being blamed on the student. A submission that is the
+reference capstone handed in again is refused before anything runs (`reference_copy`): every line
+`refused`, 0 points, and the report says why.
 
 The app runs in an `isolation.workspace`: as a sandbox uid of its own on read-only copies of the
 submission and model when the grader is root, else as the grader's user (and the report says so).
@@ -10,6 +12,7 @@ submission and model when the grader is root, else as the grader's user (and the
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -24,6 +27,7 @@ from course_utils.grading.http_probe import HttpProbe, Reply
 from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS, Workspace, workspace
 from course_utils.grading.model_answers import ModelAnswers, model_answers
 from course_utils.grading.probe_set import ProbeSet, default_probes_file, load_probes
+from course_utils.grading.reference_copy import default_reference_dir, match_reference
 from course_utils.grading.report import GradeReport, write_reports
 from course_utils.grading.rubric import RUBRIC, CheckResult, check_named
 from course_utils.grading.sandbox import Limits, SandboxedApp
@@ -47,6 +51,12 @@ class GradeOptions:
 
     `probes_file`: the hidden probe texts (JSON lines); by default `solutions/grading/probes.jsonl` when
     this is the instructor's repository. None sends the public sample (a student's self-grading).
+
+    `reference_dir`: the reference capstone; a submission holding most of its answer lines is refused
+    (`reference_copy`). By default `solutions/capstone` when this is the instructor's repository, else None
+    (the student kit's self-grader has no reference, so no check). Grading `reference_dir` itself is always
+    allowed (`course-utils grade solutions/capstone`, the instructor's dry run); `allow_reference=True`
+    allows a copy of it too (e.g. a Gradescope dry-run bundle whose submission is the reference).
     """
 
     model_dir: Path | None = None
@@ -66,6 +76,8 @@ class GradeOptions:
     sandbox_uid: int = DEFAULT_FIRST_UID
     sandbox_slots: int = DEFAULT_SLOTS
     probes_file: Path | None = field(default_factory=default_probes_file)
+    reference_dir: Path | None = field(default_factory=default_reference_dir)
+    allow_reference: bool = False
 
     def __post_init__(self) -> None:
         if self.sandbox_uid < 1000 or self.sandbox_slots < 1:
@@ -100,12 +112,19 @@ def grade(
             f"Model folder {str(model_dir)!r} has no model_card.json, so predictions cannot be checked. "
             "Run `make model`, or pass model_dir=/ set MODEL_DIR to an exported model."
         )
+    started = time.monotonic()
+    try:
+        refusal = _reference_refusal(Path(path), root, options)
+    except Exception as exc:  # a crash of this check is the grader's fault, never the student's
+        failure = f"checking for a copy of the reference: {type(exc).__name__}: {exc}"
+        return _finish(_unrun(root, student, started, error=failure), out)
+    if refusal is not None:
+        return _finish(_unrun(root, student, started, refusal=refusal), out)
     probes = load_probes(options.probes_file)
     try:
         answers = model_answers(model_dir, tuple(probe.text for probe in probes.probes))
     except CourseUtilsError as exc:
         raise GraderSetupError(f"The grader cannot compute its model's answers: {exc}") from exc
-    started = time.monotonic()
     results: dict[str, CheckResult] = {}
     notes: list[str] = []
     if not probes.hidden:
@@ -152,9 +171,53 @@ def grade(
         notes=[probes.redact(note) for note in notes],
         grader_error=probes.redact(error) if error else error,
     )
+    return _finish(report, out)
+
+
+def _finish(report: GradeReport, out: Path | str | None) -> GradeReport:
     if out is not None:
         write_reports(report, Path(out))
     return report
+
+
+def _reference_refusal(given: Path, root: Path, options: GradeOptions) -> str | None:
+    """The refusal message when `root` (the resolved `given` path) is a copy of the reference, else None.
+
+    Never with `allow_reference`, nor for the reference folder itself (the instructor's dry run). "Itself"
+    is judged on the path as given, made absolute without following symlinks: a submission that is a
+    symlink to the reference resolves to it, but is still a copy handed in.
+    """
+    reference = options.reference_dir
+    if reference is None or options.allow_reference:
+        return None
+    if Path(os.path.abspath(given)) in (Path(os.path.abspath(reference)), reference.resolve()):
+        return None
+    match = match_reference(root, reference.resolve())
+    return match.message() if match.refused else None
+
+
+def _unrun(
+    root: Path, student: str | None, started: float, *, refusal: str = "", error: str = ""
+) -> GradeReport:
+    """A complete report in which nothing ran: refused (the reference handed in) or a grader error."""
+    if refusal:
+        why = "Not graded: this submission is the reference capstone (see 'Not graded' above)."
+        results = [check.refused(why) for check in RUBRIC]
+    else:
+        results = [
+            check.not_run(
+                f"The grader failed before this check ({error}); not your fault.", blocked_by="grader_error"
+            )
+            for check in RUBRIC
+        ]
+    return GradeReport(
+        student=student or root.name,
+        submission=root,
+        results=results,
+        execution_time_s=time.monotonic() - started,
+        grader_error=error or None,
+        refusal=refusal or None,
+    )
 
 
 def _child_env(model_dir: Path, home: Path, python: str, submission: Path) -> dict[str, str]:
@@ -218,6 +281,8 @@ def _run_app_checks(
         if space.note:
             notes.append(space.note)
         with _sandboxed_app(root, space, space.model_dir, options) as app:
+            if app.note:  # e.g. no resource limits on this OS: the report says what was not applied
+                notes.append(app.note)
             outcome = app.wait_until_answering(options.startup_timeout_s)
             if not outcome.ok:
                 output = _tail(app.output())

@@ -2,7 +2,8 @@
 
 nbgrader reads a grade cell's last expression: a number between 0 and the cell's points is taken as the
 score, but ANY output on stderr zeroes the cell. So this function grades quietly (no progress bars, no
-warnings printed) and returns a plain float, never more than `points`.
+warnings printed) and returns a plain float, never more than `points`. A copy of the reference capstone
+scores 0 here as everywhere (`GradeOptions.reference_dir`, on by default in the instructor's repository).
 
     # autograded cell worth 10 points
     from course_utils.grading import nbgrader_score

@@ -25,6 +25,7 @@ from course_utils.contract import (
 )
 from course_utils.grading.model_answers import ONNX_FILES, TOLERANCE
 from course_utils.grading.probe_set import PROBE_PASS_FRACTION, PUBLIC_SAMPLE
+from course_utils.grading.reference_copy import REFUSE_SHARE
 from course_utils.grading.rubric import RUBRIC, TOTAL_POINTS
 from course_utils.grading.static_checks import DEPLOY_TOPICS, REQUIRED_FILES
 
@@ -129,6 +130,10 @@ def capstone_readme() -> str:
         "",
         "One defect costs one check: e.g. an upper-case label costs `predict_schema` only, and a misnamed",
         "histogram `metrics_families` only. Warnings on stderr never cost points.",
+        "",
+        "Hand in your own work: the course's grader refuses a submission that holds "
+        f"{REFUSE_SHARE:.0%} or more of the reference solution's lines (reformatted or not), with 0 points "
+        "and a report that says so.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,13 @@ from course_utils.grading.rubric import RUBRIC, TOTAL_POINTS, CheckResult
 
 __all__ = ["CSV_FIELDS", "GradeReport", "write_atomic", "write_class_csv", "write_reports"]
 
-_STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "not_run": "NOT RUN", "skipped": "SKIPPED"}
+_STATUS_MARK = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "not_run": "NOT RUN",
+    "skipped": "SKIPPED",
+    "refused": "REFUSED",
+}
 CSV_FIELDS = [
     "student",
     "score",
@@ -28,13 +34,18 @@ CSV_FIELDS = [
     "percent",
     *(c.name for c in RUBRIC),
     "grader_error",
+    "refused",
     "seconds",
 ]
 
 
 @dataclass
 class GradeReport:
-    """Everything the grader found for one submission."""
+    """Everything the grader found for one submission.
+
+    `refusal`: why the submission was not graded at all (it is the reference capstone handed in,
+    `grading.reference_copy`); then every result is `refused` with 0 points, and the reports lead with it.
+    """
 
     student: str
     submission: Path
@@ -42,6 +53,7 @@ class GradeReport:
     execution_time_s: float
     notes: list[str] = field(default_factory=list)
     grader_error: str | None = None
+    refusal: str | None = None
 
     @property
     def score(self) -> float:
@@ -68,6 +80,8 @@ class GradeReport:
     def to_gradescope(self) -> dict[str, Any]:
         """The Gradescope autograder `results.json` shape."""
         output = "\n".join(self.notes)
+        if self.refusal:
+            output = f"{self.refusal}\n{output}"
         if self.grader_error:
             output = f"GRADER ERROR (not your fault; tell the course staff): {self.grader_error}\n{output}"
         return {
@@ -102,6 +116,8 @@ class GradeReport:
                 f"> **Grader error** (not your fault; the staff will re-grade): {self.grader_error}",
                 "",
             ]
+        if self.refusal:
+            lines += ["## Not graded", "", "```text", self.refusal, "```", ""]
         lines += [f"> {note}" for note in self.notes] + ([""] if self.notes else [])
         lines += ["| check | result | points |", "|---|---|---|"]
         for r in self.results:
@@ -128,6 +144,7 @@ class GradeReport:
             "max_score": f"{self.max_score:g}",
             "percent": f"{100 * self.score / self.max_score:.1f}",
             "grader_error": self.grader_error or "",
+            "refused": "yes" if self.refusal else "",
             "seconds": f"{self.execution_time_s:.1f}",
         }
         for r in self.results:

@@ -14,7 +14,8 @@ __all__ = ["RUBRIC", "TOTAL_POINTS", "Check", "CheckResult", "Status", "check_na
 
 #: passed/failed: the check ran. not_run: a check it depends on failed (the reason is in the output).
 #: skipped: ungraded on this machine (only the bonus Docker check, when no daemon answers).
-Status = Literal["passed", "failed", "not_run", "skipped"]
+#: refused: not graded because the submission is the reference capstone (`grading.reference_copy`).
+Status = Literal["passed", "failed", "not_run", "skipped", "refused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,10 @@ class Check:
         The output names the blocking check and shows no fix line: the fix is the other check's.
         """
         return CheckResult(self, "not_run", 0.0, f"Not run: blocked by `{blocked_by}`. {why}")
+
+    def refused(self, why: str) -> CheckResult:
+        """No points because the whole submission was refused (`why` says so); no fix line either."""
+        return CheckResult(self, "refused", 0.0, why)
 
     def skipped(self, why: str) -> CheckResult:
         """Ungraded on this machine: zero points out of zero (only used for bonus checks)."""

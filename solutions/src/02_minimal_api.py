@@ -45,12 +45,15 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 # %% [markdown]
-# From the course library: settings, the model loaders and the background server.
+# From the course library: settings, the model loaders, the background server, and the capstone contract
+# (`course_utils.contract`: the labels, the confidence rule, the bodies a service must refuse), which the
+# capstone grader checks too.
 
 # %%
 from course_utils.config import get_settings
+from course_utils.contract import CONFIDENCE_MIN, INVALID_BODIES, LABELS
 from course_utils.data import load_sentiment
-from course_utils.model import LABELS, load_classifier, load_model_card, load_tokenizer, predict_proba
+from course_utils.model import load_classifier, load_model_card, load_tokenizer, predict_proba
 from course_utils.server import BackgroundServer, stop_all
 
 settings = get_settings()
@@ -63,12 +66,14 @@ print(f"{len(sample_texts)} test reviews, e.g. {sample_texts[0]!r}")
 #
 # The API's contract is two classes. FastAPI validates every request against the first (a bad body gets
 # a `422` before your code runs) and documents both at `/docs`. The response never exposes raw logits:
-# a label, a confidence in [0, 1] and the model version, so a client can tell which model answered.
+# a label (one of `LABELS`), a confidence and the model version, so a client can tell which model
+# answered. The confidence is the probability of the returned, most probable label: with two labels it
+# is at least `CONFIDENCE_MIN` = 0.5.
 
 # %%
 class PredictResponse(BaseModel):
-    label: Literal["negative", "positive"]
-    confidence: float = Field(ge=0.0, le=1.0, description="softmax probability of `label`")
+    label: Literal[LABELS]  # "negative" or "positive": Literal of a tuple allows each of its values
+    confidence: float = Field(ge=CONFIDENCE_MIN, le=1.0, description="softmax probability of `label`")
     model_version: str
 
 
@@ -82,7 +87,9 @@ PredictResponse(label="positive", confidence=0.97, model_version="1.0.0")
 # example for the docs, and a `field_validator` that **rejects whitespace-only text** (spaces, tabs,
 # newlines) by raising `ValueError("text must not be blank")`. Pydantic turns that `ValueError` into a
 # `422` response. Whether the validator returns the text as it came or stripped is up to you: both pass.
-# The length limits apply to the text as sent (10,000 characters pass, 10,001 do not).
+# The length limits apply to the text as sent (10,000 characters pass, 10,001 do not). The tests also send
+# the JSON bodies of the capstone contract that must get a `422` (`INVALID_BODIES`, printed below): empty
+# or blank text, no `text`, and a `text` that is not a string.
 
 # %% nbgrader={"grade": false, "grade_id": "ex1-request-model", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class PredictRequest(BaseModel):
@@ -99,7 +106,15 @@ class PredictRequest(BaseModel):
 
 
 # %% [markdown]
-# The tests build requests the way FastAPI does, with `model_validate` on the parsed JSON.
+# The tests build requests the way FastAPI does, with `model_validate` on the parsed JSON. The bodies the
+# contract refuses, as JSON (the malformed one never reaches Pydantic: FastAPI refuses it first):
+
+# %%
+REFUSED_BODIES = [body.json for body in INVALID_BODIES if body.raw is None]
+print(REFUSED_BODIES)
+
+# %% [markdown]
+# Run the tests: each failing assert tells you what to fix.
 
 # %% nbgrader={"grade": true, "grade_id": "ex1-request-model-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert PredictRequest.model_validate({"text": "great film"}).text == "great film", "keep the text as it is"
@@ -111,7 +126,7 @@ for bad in ({"text": ""}, {"text": "   \n"}, {}):
         pass
 print("Exercise 1: all visible tests passed")
 ### BEGIN HIDDEN TESTS
-for bad in ({"text": 5}, {"text": "x" * 10_001}, {"text": None}, {"text": "\t \r\n"}):
+for bad in [*REFUSED_BODIES, {"text": 5}, {"text": "x" * 10_001}, {"text": "\t \r\n"}]:
     try:
         PredictRequest.model_validate(bad)
         raise AssertionError(f"{str(bad)[:40]!r} was accepted")
@@ -230,7 +245,7 @@ assert r.status_code == 200, f"/predict answered {r.status_code}: {r.text[:300]}
 body = r.json()
 assert set(body) == {"label", "confidence", "model_version"}, f"return a PredictResponse, got {body}"
 assert body["label"] == "positive", "a clearly positive review should be 'positive': check LABELS[index]"
-assert 0.5 <= body["confidence"] <= 1, "confidence is the probability of the returned (most likely) label"
+assert CONFIDENCE_MIN <= body["confidence"] <= 1, "confidence is the probability of the returned (most likely) label"
 assert requests.post(f"{srv.url}/predict", json={"text": ""}, timeout=30).status_code == 422
 print("Exercise 2: all visible tests passed")
 ### BEGIN HIDDEN TESTS

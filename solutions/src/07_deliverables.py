@@ -50,11 +50,12 @@ import pandas as pd
 pd.set_option("display.max_colwidth", 240)  # the "what to fix" column holds whole sentences
 
 # %% [markdown]
-# From `course_utils`: the settings (where the exported model is), the Dockerfile linter,
-# the model-folder check and the capstone grader.
+# From `course_utils`: the settings (where the exported model is), the capstone contract (the limits and
+# metric names the grader checks), the Dockerfile linter, the model-folder check and the capstone grader.
 
 # %%
 from course_utils.config import get_settings
+from course_utils.contract import INVALID_BODIES, LATENCY_HISTOGRAM, MAX_TOKENS, REQUESTS_COUNTER
 from course_utils.dockerfile_lint import lint_dockerfile
 from course_utils.errors import CourseUtilsError, ModelIntegrityError
 from course_utils.grading import GradeOptions, grade, nbgrader_score
@@ -422,9 +423,9 @@ CHECKLIST = {
     "pinned dependencies": ("requirements.txt: name==version; runtime packages listed (exercise 2)", check_requirements),
     "health and readiness": ("grader: /health; /ready 200 with the model, never without", lambda d: from_grader("health", "ready")),
     "predictions and latency": ("grader: schema, softmax confidence, probe texts, p95", lambda d: from_grader("predict_schema", "predict_confidence", "predict_probes", "latency_p95")),
-    "metrics": ("grader: /metrics counter and latency histogram", lambda d: from_grader("metrics_families", "metrics_counter")),
+    "metrics": (f"grader: /metrics has {REQUESTS_COUNTER} and {LATENCY_HISTOGRAM}", lambda d: from_grader("metrics_families", "metrics_counter")),
     "logging": ("grader: a JSON line with latency_ms per request", lambda d: from_grader("latency_logging")),
-    "limits": ("grader: 422 for bad input, 400 over 512 tokens; source: 413", check_limits),
+    "limits": (f"grader: 422 for {len(INVALID_BODIES)} bad bodies, 400 over {MAX_TOKENS} tokens; source: 413", check_limits),
     "container non-root": ("lint_dockerfile: non-root-user", lambda d: check_lint(d, {"non-root-user"})),
     "Dockerfile best practices": ("lint_dockerfile: every rule", check_lint),
     "drift monitoring": ("source: a confidence or label metric; deploy.md: drift", check_drift),
@@ -475,7 +476,8 @@ pd.DataFrame([{"check": r.check.name, "points": f"{r.score:g} / {r.max_score:g}"
 #
 # The autograded cell: the grader's score of the capstone beside this notebook (out of 100, the folder
 # `CAPSTONE_DIR` shows above) scaled to 4 points. It takes about
-# 5 s for a complete capstone and up to about 40 s for one whose `/ready` never says 200. For the full
+# 5 s for a complete capstone and up to about 40 s for one whose `/ready` never says 200. Hand in your
+# own work: the grader refuses a copy of the course's reference capstone (0 points, and it says why). For the full
 # report, with the Docker bonus, run `course-utils grade capstone --out graded/me` in a terminal.
 
 # %% nbgrader={"grade": true, "grade_id": "capstone-grade", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}

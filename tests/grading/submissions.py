@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from course_utils.config import PROJECT_ROOT
 from course_utils.grading.isolation import isolation_problem
 from course_utils.model import base_model_dir, load_tokenizer
 
@@ -383,6 +387,54 @@ def write_submission(folder: Path, app_source: str = MINI_APP, **overrides: str 
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    return folder
+
+
+REFERENCE = PROJECT_ROOT / "solutions" / "capstone"
+STARTER = PROJECT_ROOT / "capstone"
+#: What a copy of a capstone leaves out: the model (graded from MODEL_DIR) and caches.
+COPY_IGNORE = shutil.ignore_patterns(".ruff_cache", "__pycache__", "model", ".pytest_cache", ".venv")
+
+
+def copy_capstone(source: Path, folder: Path) -> Path:
+    """A copy of the capstone `source` (reference or starter) in `folder`, model and caches left out."""
+    shutil.copytree(source, folder, ignore=COPY_IGNORE)
+    return folder
+
+
+def reformatted_reference(folder: Path) -> Path:
+    """The reference as a student might disguise it: re-indented, other comments, `ruff format` at 79 columns.
+
+    Comment lines get another text, trailing comments are dropped, indentation is halved, then ruff
+    re-indents and re-wraps every line longer than 79 characters (the reference is written for 110).
+    """
+    copy_capstone(REFERENCE, folder)
+    for path in sorted((folder / "src").rglob("*.py")):
+        lines = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            indent = len(line) - len(line.lstrip(" "))
+            if line.lstrip().startswith("#"):
+                lines.append(" " * indent + "# (my own note)")
+                continue
+            line = re.sub(r"  # [^\"']*$", "", line)
+            lines.append(" " * (indent // 2) + line.lstrip(" "))
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "ruff.toml").unlink()  # it extends the project's settings, which a copy elsewhere lacks
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--isolated",
+            "--line-length",
+            "79",
+            "-q",
+            str(folder / "src"),
+        ],
+        check=True,
+        timeout=60,
+    )
     return folder
 
 

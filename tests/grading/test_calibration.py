@@ -9,24 +9,35 @@ incremented) each lose exactly their own check, and only that check shows a fix 
 
 Broken variants are made here, from the reference, by copying it to a temporary folder and applying one
 small textual patch; a patch whose target text is gone fails the test (so the variants cannot silently
-stop testing anything when the reference changes).
+stop testing anything when the reference changes). They are copies of the reference by construction, so
+they are graded with `allow_reference=True` (as the instructor's dry run is); everything else is graded
+with the instructor's defaults, where a copy of the reference, plain or disguised, is refused (0 points)
+and the starter and every wheat are not.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
-from submissions import _RESPONSE, CHAFFS, MINI_APP, WHEATS, patched, write_submission
+from submissions import (
+    _RESPONSE,
+    CHAFFS,
+    MINI_APP,
+    REFERENCE,
+    STARTER,
+    WHEATS,
+    copy_capstone,
+    patched,
+    reformatted_reference,
+    write_submission,
+)
 
-from course_utils.config import PROJECT_ROOT, get_settings
+from course_utils.config import get_settings
 from course_utils.grading import RUBRIC, GradeOptions, GradeReport, grade_all
 from course_utils.grading.predictions import SAMPLE_TEXT
-
-REFERENCE = PROJECT_ROOT / "solutions" / "capstone"
-STARTER = PROJECT_ROOT / "capstone"
 
 Patch = tuple[str, Callable[[str], str]]
 
@@ -120,15 +131,17 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeRepor
     model_dir = get_settings().model_dir
     # Never a skip: without a model the grader cannot be calibrated, and `make test` builds it first.
     assert (model_dir / "model_card.json").is_file(), f"no exported model in {model_dir}: run `make model`"
-    root = tmp_path_factory.mktemp("calibration")
-    ignore = shutil.ignore_patterns(".ruff_cache", "__pycache__", "model", ".pytest_cache")
-    shutil.copytree(REFERENCE, root / "reference", ignore=ignore)
-    shutil.copytree(STARTER, root / "starter", ignore=ignore)
+    base = tmp_path_factory.mktemp("calibration")
+    allowed, root = base / "reference_allowed", base / "checked"
+    copy_capstone(REFERENCE, allowed / "reference")
     for name, (patches, _) in VARIANTS.items():
-        shutil.copytree(REFERENCE, root / name, ignore=ignore)
+        copy_capstone(REFERENCE, allowed / name)
         for relpath, transform in patches:
-            path = root / name / relpath
+            path = allowed / name / relpath
             path.write_text(transform(path.read_text()))
+    copy_capstone(STARTER, root / "starter")
+    copy_capstone(REFERENCE, root / "reference_copy")
+    reformatted_reference(root / "reference_reformatted")
     write_submission(root / "mini_app", MINI_APP)
     for name, source in WHEATS.items():
         write_submission(root / f"wheat_{name}", source)
@@ -142,7 +155,11 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeRepor
     )
     options = GradeOptions(model_dir=model_dir, docker=False, ready_timeout_s=10.0)
     assert options.probes_file is not None, "the instructor's grader must default to the hidden probes"
-    return {r.student: r for r in grade_all(root, jobs=2, out=root / "_out", options=options)}
+    assert options.reference_dir == REFERENCE and not options.allow_reference, "the instructor's defaults"
+    reports = grade_all(root, jobs=2, out=base / "out", options=options)
+    dry_run = replace(options, allow_reference=True)
+    reports += grade_all(allowed, jobs=2, out=base / "out_allowed", options=dry_run)
+    return {r.student: r for r in reports}
 
 
 def test_reference_scores_full_marks(calibrated: dict[str, GradeReport]) -> None:
@@ -150,9 +167,17 @@ def test_reference_scores_full_marks(calibrated: dict[str, GradeReport]) -> None
     assert report.score == report.max_score == 100, report.to_markdown()
 
 
+@pytest.mark.parametrize("name", ["reference_copy", "reference_reformatted"])
+def test_the_reference_handed_in_is_refused(calibrated: dict[str, GradeReport], name: str) -> None:
+    report = calibrated[name]
+    assert report.score == 0 and report.grader_error is None, report.to_markdown()
+    assert report.refusal is not None and "matches the reference capstone in" in report.refusal
+    assert {r.status for r in report.results} == {"refused"}
+
+
 def test_untouched_starter_scores_at_most_20_percent(calibrated: dict[str, GradeReport]) -> None:
     report = calibrated["starter"]
-    assert report.grader_error is None
+    assert report.grader_error is None and report.refusal is None
     assert report.score <= 20, report.to_markdown()
 
 

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from submissions import write_submission
+from submissions import REFERENCE, copy_capstone, write_submission
 
-from course_utils.grading import GradeOptions, add_grade_commands, nbgrader_score
-from course_utils.grading.cli import EXIT_GRADED, EXIT_GRADER_ERROR, EXIT_USAGE, main
+from course_utils.grading import GradeOptions, nbgrader_score
+from course_utils.grading.cli import EXIT_GRADED, EXIT_GRADER_ERROR, EXIT_USAGE, add_grade_commands, main
 
 FAST = ["--no-docker", "--startup-timeout", "8"]
 
@@ -65,3 +65,17 @@ def test_nbgrader_score_scales_to_the_cells_points(tmp_path: Path, fast_options:
     assert nbgrader_score(sub, points=10, options=fast_options) == 9.5
     with pytest.raises(ValueError, match="points"):
         nbgrader_score(sub, points=0)
+
+
+@pytest.mark.slow
+def test_the_instructors_dry_run_grades_the_reference_100(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`course-utils grade solutions/capstone`: the reference folder itself is never refused; a copy is."""
+    assert main(["grade", str(REFERENCE), "--out", str(tmp_path / "out"), *FAST]) == EXIT_GRADED
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["score"] == 100, capsys.readouterr().out
+    copy = copy_capstone(REFERENCE, tmp_path / "copy")
+    assert main(["grade", str(copy), "--out", str(tmp_path / "copy-out"), *FAST]) == EXIT_GRADED
+    assert "Not graded: this submission matches the reference capstone" in capsys.readouterr().out
+    assert json.loads((tmp_path / "copy-out" / "results.json").read_text())["score"] == 0

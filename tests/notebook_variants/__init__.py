@@ -11,16 +11,17 @@ the variant submissions leave out to bound CI time. No graded cell may read what
 variants, which must still earn every point, prove it.
 
 The capstone cell of notebook 07 grades a folder, not a cell: its variants are `CapstoneVariant`s under
-the key `"capstone"` (see nb07_deliverables.py).
+the key `"capstone"` (see nb07_deliverables.py). Its right answers are correct services written
+differently from the reference (the grader's wheats, tests/grading/submissions.py): the reference itself,
+handed in, is refused by the grader and is one of the wrong answers.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_utils.config import PROJECT_ROOT
+from tests.grading.submissions import MINI_APP, REFERENCE, STARTER, WHEATS, copy_capstone, write_submission
 
 __all__ = ["CapstoneVariant", "Variant", "add_capstone", "right", "wrong"]
 
@@ -42,10 +43,9 @@ class CapstoneVariant:
 
     right: bool
     why: str
-    #: "reference" (solutions/capstone), "starter" (the capstone/ students start from) or "none".
+    #: "reference" (a copy of solutions/capstone), "starter" (the capstone/ students start from), "none",
+    #: "mini_app" or the name of a wheat (tests/grading/submissions.py: correct services in other styles).
     folder: str
-    #: Appended to solutions/capstone/src/app.py in the copy: a right answer written differently.
-    app_suffix: str = ""
     #: Source of a code cell inserted just before the graded capstone cell ("" for none).
     extra_cell: str = ""
     loses: tuple[str, ...] = ()
@@ -70,9 +70,9 @@ def add_capstone(submission: Path, variant: CapstoneVariant) -> None:
     target = submission / "capstone"
     if variant.folder == "none":
         return
-    source = {"reference": PROJECT_ROOT / "solutions" / "capstone", "starter": PROJECT_ROOT / "capstone"}
-    ignore = shutil.ignore_patterns("model", "__pycache__", ".*_cache", ".venv")
-    shutil.copytree(source[variant.folder], target, ignore=ignore)
-    if variant.app_suffix:
-        with (target / "src" / "app.py").open("a", encoding="utf-8") as app:
-            app.write("\n" + variant.app_suffix.strip("\n") + "\n")
+    if variant.folder in ("reference", "starter"):
+        copy_capstone(REFERENCE if variant.folder == "reference" else STARTER, target)
+        return
+    services = {"mini_app": MINI_APP, **WHEATS}
+    assert variant.folder in services, f"no capstone {variant.folder!r}; choose from {sorted(services)}"
+    write_submission(target, services[variant.folder])

@@ -179,18 +179,12 @@ def check_requirements(capstone_dir):
         ),
     ],
     "capstone": [
-        CapstoneVariant(
-            True,
-            "the reference capstone with the student's own comment",
-            "reference",
-            app_suffix="# My notes: the lifespan loads the model once; see deploy.md.",
-        ),
+        CapstoneVariant(True, "a one-module service: sync handlers, print() JSON logs, lifespan", "mini_app"),
         CapstoneVariant(False, "the starter capstone, nothing done", "starter"),
         CapstoneVariant(
             True,
-            "the reference capstone with an extra helper of the student's",
-            "reference",
-            app_suffix='def student_note() -> str:\n    """Unused."""\n    return "sentiment"',
+            "metrics from a mounted make_asgi_app(): GET /metrics redirects to /metrics/",
+            "mounted_metrics_app",
         ),
         CapstoneVariant(False, "no capstone folder handed in", "none"),
         CapstoneVariant(
@@ -199,5 +193,6 @@ def check_requirements(capstone_dir):
             "starter",
             extra_cell=REDIRECT,
         ),
+        CapstoneVariant(False, "the reference capstone handed in as the student's own: refused", "reference"),
     ],
 }
