@@ -934,19 +934,24 @@ pd.DataFrame({name: probe(server.url) for name, server in contenders.items()})
 #
 # Next the footprint: the processes behind each port, their memory and the CPU they use while **idle**.
 # Memory is PSS (each page shared between processes counted once, split among them), so the sum is what
-# the server really costs; RSS summed counts shared pages once per process.
+# the server really costs; RSS summed counts shared pages once per process. Off Linux the column is USS
+# (pages only that process uses; shared pages are left out, so it is a lower bound), and on macOS
+# "PyTorch loaded" shows None: psutil cannot list a process's mapped libraries there.
 
 # %%
+from course_utils.memory import maps_file, memory_use
+
+
 def footprint(server, idle_s=1.0):
     """The server's processes, their memory (MB), their CPU when idle (cores) and whether PyTorch is loaded."""
     group = server.group
     processes, cpu_before = group.processes(), group.cpu_s()
     time.sleep(idle_s)  # the measurement window: nobody sends requests
-    memory = [p.memory_full_info() for p in processes]
-    return {"processes": len(processes), "memory, PSS (MB)": round(sum(m.pss for m in memory) / 2**20),
-            "memory, RSS summed (MB)": round(sum(m.rss for m in memory) / 2**20),
+    memory = memory_use(processes)  # PSS where the OS reports it (Linux), else USS: see memory.note
+    return {"processes": len(processes), f"memory, {memory.measure} (MB)": round(memory.total_mib),
+            "memory, RSS summed (MB)": round(memory.rss_summed_mib),
             "idle CPU (cores)": round((group.cpu_s() - cpu_before) / idle_s, 3),
-            "PyTorch loaded": any("libtorch" in m.path for p in processes for m in p.memory_maps())}
+            "PyTorch loaded": maps_file(processes, "libtorch")}
 
 pd.DataFrame({name: footprint(server) for name, server in tqdm(contenders.items(), desc="footprint")})
 
