@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from course_utils.server import ServerProcess
 
 SOLUTION_DIR = PROJECT_ROOT / "solutions" / "capstone"
 SOLUTION_SRC = SOLUTION_DIR / "src"
+#: The launcher of a multi-worker start (`WORKERS=2`): `[sys.executable, str(SERVE_SCRIPT)]`.
+SERVE_SCRIPT = SOLUTION_SRC / "serve.py"
 STARTER_DIR = PROJECT_ROOT / "capstone"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -33,14 +36,18 @@ if str(SOLUTION_SRC) not in sys.path:
 
 class UvicornProcess:
     """The service under test as the library runs servers: `course_utils.server.ServerProcess`
-    (`python -m uvicorn app:app --app-dir SRC`, own process group, output in `log_path`, bounded stop),
+    (`python -m uvicorn app:app --app-dir SRC`, or `command` such as `[python, SERVE_SCRIPT]` for several
+    workers; own process group, output in `log_path`, bounded stop),
     started and answering /health once constructed, with the accessors the tests read it by."""
 
-    def __init__(self, src_dir: Path, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, src_dir: Path, env: dict[str, str], log_path: Path, *, command: Sequence[str] | None = None
+    ) -> None:
         self.log_path = log_path
         self.server = ServerProcess(
-            "app:app",
-            app_dir=src_dir,
+            None if command else "app:app",
+            app_dir=None if command else src_dir,
+            command=command,
             env={"PYTHONUNBUFFERED": "1", **env},
             log_path=log_path,
             start_timeout_s=START_TIMEOUT_S,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -44,11 +44,19 @@ def broken_model_dir(model_dir: Path, tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., UvicornProcess]]:
-    """Returns `start(env, src_dir=..., ready=True)`; every server started is terminated in `finally`."""
+    """Returns `start(env, src_dir=..., ready=True, command=None)`; every server started is terminated in
+    `finally`. `command` replaces `uvicorn app:app --app-dir SRC` (e.g. the multi-worker launcher)."""
     started: list[UvicornProcess] = []
 
-    def start(env: dict[str, str], *, src_dir: Path = SOLUTION_SRC, ready: bool = True) -> UvicornProcess:
-        server = UvicornProcess(src_dir, env, tmp_path_factory.mktemp("uvicorn") / "server.log")
+    def start(
+        env: dict[str, str],
+        *,
+        src_dir: Path = SOLUTION_SRC,
+        ready: bool = True,
+        command: Sequence[str] | None = None,
+    ) -> UvicornProcess:
+        log_path = tmp_path_factory.mktemp("uvicorn") / "server.log"
+        server = UvicornProcess(src_dir, env, log_path, command=command)
         started.append(server)
         server.wait_until("/health")
         if ready:

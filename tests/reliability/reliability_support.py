@@ -1,16 +1,23 @@
-"""Helpers shared by the reliability tests (test modules cannot import conftest): metrics and a sampler."""
+"""Helpers shared by the reliability tests (test modules cannot import conftest): metrics, a sampler, and a
+real Prometheus server."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 import psutil
+from capstone_support import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["RssSampler", "metric_samples", "metric_sum"]
+__all__ = ["PrometheusServer", "RssSampler", "metric_samples", "metric_sum", "tool_path"]
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -32,6 +39,14 @@ def metric_sum(base_url: str, name: str, **labels: str) -> float:
         for (sample, sample_labels), value in metric_samples(base_url).items()
         if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items())
     )
+
+
+def tool_path(name: str, require_component: Callable[[str, bool, str], None]) -> str:
+    """The path of a command-line component (prometheus, promtool); skips on a laptop, fails in CI."""
+    path = shutil.which(name)
+    require_component(name, path is not None, f"{name!r} is not on PATH: run `sudo bash .ci/components.sh`")
+    assert path is not None
+    return path
 
 
 class RssSampler:
@@ -68,3 +83,84 @@ class RssSampler:
     ) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class PrometheusServer:
+    """Debian's `prometheus` on 127.0.0.1:<free port>, scraping `targets` (job `sentiment`) every `scrape_s`,
+    with its config and storage in `folder`. `start()` returns once every target has been scraped."""
+
+    def __init__(self, binary: str, targets: Sequence[str], folder: Path, *, scrape_s: int = 1) -> None:
+        self.binary = binary
+        self.targets = list(targets)
+        self.folder = folder
+        self.scrape_s = scrape_s
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = folder / "prometheus.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60) -> Self:
+        config = self.folder / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {self.scrape_s}s\n"
+            f"  evaluation_interval: {self.scrape_s}s\n"
+            "scrape_configs:\n"
+            "  - job_name: sentiment\n"
+            f"    scrape_timeout: {self.scrape_s}s\n"
+            "    static_configs:\n"
+            f"      - targets: {self.targets!r}\n"
+        )
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    self.binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self._all_targets_up():  # wait for the first successful scrape of every target
+            if self._process.poll() is not None:
+                raise AssertionError(f"prometheus exited: {self.log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Prometheus did not scrape {self.targets} within {timeout_s} s")
+            time.sleep(0.2)
+        return self
+
+    def _all_targets_up(self) -> bool:
+        try:
+            body = httpx.get(self.base_url + "/api/v1/targets", timeout=2).json()
+            active = body["data"]["activeTargets"]
+        except (httpx.TransportError, ValueError, KeyError):
+            return False
+        return len(active) == len(self.targets) and all(target["health"] == "up" for target in active)
+
+    def api(self, path: str, **params: str) -> Any:
+        """GET /api/v1/`path`; the `data` of a successful answer (AssertionError with the body otherwise)."""
+        body = httpx.get(f"{self.base_url}/api/v1/{path}", params=params, timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(15)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

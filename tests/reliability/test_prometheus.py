@@ -9,7 +9,6 @@ without it the test skips with the reason; in CI (`CI=true`) a missing prometheu
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from capstone_support import UvicornProcess, free_port
+from capstone_support import UvicornProcess
+from reliability_support import PrometheusServer, tool_path
 
 from course_utils.bench import run_open_loop
 
@@ -47,13 +47,6 @@ def bucket_bounds(value_s: float) -> tuple[float, float]:
     return lower, math.inf
 
 
-def _tool(name: str, require_component: Callable[[str, bool, str], None]) -> str:
-    path = shutil.which(name)
-    require_component(name, path is not None, f"{name!r} is not on PATH: run `sudo bash .ci/components.sh`")
-    assert path is not None
-    return path
-
-
 @pytest.fixture(scope="module")
 def scraped_server(start_server: Callable[..., UvicornProcess], model_dir: Path) -> UvicornProcess:
     return start_server({"MODEL_DIR": str(model_dir)})
@@ -66,53 +59,11 @@ def prometheus(
     require_component: Callable[[str, bool, str], None],
 ) -> Iterator[str]:
     """A Prometheus server on 127.0.0.1:<free port> scraping `scraped_server`; yields its base URL."""
-    binary = _tool("prometheus", require_component)
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n"
-        f"  scrape_interval: {SCRAPE_S}s\n"
-        f"  evaluation_interval: {SCRAPE_S}s\n"
-        "scrape_configs:\n"
-        "  - job_name: sentiment\n"
-        f"    scrape_timeout: {SCRAPE_S}s\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{scraped_server.port}']\n"
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=1h",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:  # wait for the first successful scrape of the service
-            assert process.poll() is None, (tmp_path / "prometheus.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "Prometheus did not scrape the service within 60 s"
-            try:
-                targets = httpx.get(base + "/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
-                if targets and targets[0]["health"] == "up":
-                    break
-            except (httpx.TransportError, ValueError, KeyError):
-                pass
-            time.sleep(0.2)  # poll until the first scrape
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(15)
-        log.close()
+    binary = tool_path("prometheus", require_component)
+    with PrometheusServer(
+        binary, [f"127.0.0.1:{scraped_server.port}"], tmp_path, scrape_s=SCRAPE_S
+    ) as server:
+        yield server.base_url
 
 
 def query(base: str, promql: str, at: float) -> float:
@@ -176,7 +127,7 @@ def test_prometheus_rate_and_p95_match_the_load_generator(
 def test_promtool_finds_no_problem_in_the_metrics(
     scraped_server: UvicornProcess, require_component: Callable[[str, bool, str], None]
 ) -> None:
-    promtool = _tool("promtool", require_component)
+    promtool = tool_path("promtool", require_component)
     httpx.post(scraped_server.url("/predict"), json={"text": "Fill every family."}, timeout=30)
     httpx.post(scraped_server.url("/predict"), json={"text": ""}, timeout=30)  # a rejection too
     exposition = httpx.get(scraped_server.url("/metrics"), timeout=10).text

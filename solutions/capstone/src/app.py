@@ -1,6 +1,7 @@
 """The sentiment service: a fine-tuned MiniLM behind FastAPI (reference solution of the capstone).
 
-Run it with `MODEL_DIR=artifacts/model uvicorn app:app --app-dir src`. `create_app()` builds a complete,
+Run it with `MODEL_DIR=artifacts/model uvicorn app:app --app-dir src`, or with several worker processes as
+`WORKERS=2 python src/serve.py` (serve.py sets up the shared metrics first). `create_app()` builds a complete,
 independent app (own settings, metrics registry, model service), so tests can build several with different
 settings; importing this module builds one from the environment but loads nothing: the model is loaded in
 the lifespan, in the background, and /ready says 200 once it is verified and warmed up.
@@ -13,6 +14,7 @@ Where things live:
     middleware.py    request id, JSON access log, 500s      shutdown.py   SIGTERM -> draining
     errors.py        refusals -> HTTP statuses              schemas.py    request/response bodies
     oip.py           Open Inference Protocol (KServe v2) endpoints
+    serve.py         WORKERS uvicorn processes with shared (multiprocess) metrics
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ Classifies English text as `positive` or `negative` with a fine-tuned MiniLM (ON
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; `settings=None` reads them from the environment now. Loads nothing yet."""
     settings = settings if settings is not None else ServiceSettings()
-    metrics = ServiceMetrics()
+    metrics = ServiceMetrics(multiprocess_dir=settings.prometheus_multiproc_dir, max_queue=settings.max_queue)
     service = ModelService(settings, metrics)
 
     @asynccontextmanager
@@ -63,6 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 yield
         finally:
             await service.stop()  # runs after uvicorn has finished the in-flight requests
+            metrics.close()
 
     app = FastAPI(
         title="Sentiment service",

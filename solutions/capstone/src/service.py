@@ -104,7 +104,7 @@ class ModelService:
             return
 
         self._batcher = DynamicBatcher(
-            predictor.predict_batch,
+            self._compute_batch,
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_queue=settings.max_queue,
@@ -113,7 +113,6 @@ class ModelService:
             on_batch=self._observe_batch,
         )
         self._batcher.start()
-        self._metrics.track_queue_depth(lambda: self._batcher.waiting if self._batcher else 0)
         self._metrics.set_model(
             name=card.name, version=card.version, backend=settings.backend.value, labels=card.labels
         )
@@ -136,7 +135,23 @@ class ModelService:
         self._set_phase(Phase.FAILED)
         logger.error("model not loaded: %s", detail, extra={"fields": {"reason": "failed", "detail": detail}})
 
+    def _compute_batch(self, texts: list[str]) -> list[Prediction | TokenLimitError]:
+        """The batcher's compute function (in its worker thread): a batch left the queue, its depth fell."""
+        self._refresh_queue_depth()
+        assert self._predictor is not None  # the batcher starts after loading
+        return self._predictor.predict_batch(texts)
+
+    def _refresh_queue_depth(self, arriving: int = 0) -> None:
+        """Write `batch_queue_depth` where it changes: at arrivals, batch starts and ends, and answers.
+
+        Why not read the batcher at scrape time (`Gauge.set_function`)? With several workers, the scrape is
+        answered by one of them from the files all of them write: a callback would report only its own queue.
+        """
+        if self._batcher is not None:
+            self._metrics.queue_depth.set(self._batcher.waiting + arriving)
+
     def _observe_batch(self, report: BatchReport) -> None:
+        self._refresh_queue_depth()  # also after a batch of expired requests, dropped without computing
         if report.size:
             self._metrics.batch_size.observe(report.size)
             self._metrics.batch_compute.observe(report.compute_s)
@@ -177,6 +192,7 @@ class ModelService:
         if batcher is None or self.phase not in (Phase.READY, Phase.DRAINING):
             readiness = self.readiness()
             raise NotReady(f"model not ready ({readiness.reason}): {readiness.detail}")
+        self._refresh_queue_depth(arriving=len(texts))  # they are queued at once, or refused (see finally)
         try:
             return await batcher.submit_many(texts, timeout_s=self._settings.request_timeout_s)
         except QueueFullError as exc:
@@ -189,6 +205,8 @@ class ModelService:
             ) from exc
         except BatcherClosedError as exc:
             raise NotReady(f"shutting down: {exc}") from exc
+        finally:
+            self._refresh_queue_depth()
 
 
 def _freeze_startup_objects() -> None:

@@ -61,6 +61,19 @@ class ServiceSettings(BaseSettings):
         description="Batches computed at once, each in its own thread (3 was best on 2 cores: make bench).",
     )
 
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="uvicorn worker processes, started by `python src/serve.py`; above 1 they share their "
+        "metrics through prometheus_client's multiprocess mode.",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Set by serve.py when WORKERS > 1: a fresh folder per start where every worker writes "
+        "its metrics. Not to be set by hand.",
+    )
+
     # Dynamic batching -------------------------------------------------------------------------------------
     max_batch_size: int = Field(default=16, ge=1, le=256, description="Largest batch; 1 disables batching.")
     max_wait_ms: float = Field(
@@ -110,14 +123,15 @@ class ServiceSettings(BaseSettings):
         return value
 
     def threads_per_worker(self) -> int:
-        """ORT_THREADS, or the cores left after one for HTTP, shared among the inference workers.
+        """ORT_THREADS, or the cores left after one for HTTP, shared among the inference workers of every
+        uvicorn worker process.
 
         Why not ONNX Runtime's default (a thread per core)? An operator waits for all its threads, so with
         more compute threads than cores one descheduled thread stalls the whole batch (measured on 2 cores).
         """
         if self.ort_threads:
             return self.ort_threads
-        return max(1, ((os.cpu_count() or 1) - 1) // self.inference_workers)
+        return max(1, ((os.cpu_count() or 1) - 1) // (self.inference_workers * self.workers))
 
     def model_folder(self) -> Path:
         """MODEL_DIR, or the registry's folder for MODEL_NAME at MODEL_ALIAS when MODEL_REGISTRY is set."""
