@@ -13,13 +13,15 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-if command -v chromium >/dev/null; then
+if command -v chromium >/dev/null && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
     log "chromium already installed ($(chromium --version 2>/dev/null | head -n 1))"
 else
     log "installing chromium (browser tests)"
     apt-get update -qq
-    # fonts-dejavu-core: JupyterLab's text renders with real glyphs in the committed screenshots.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    # Fonts: JupyterLab's text (dejavu) and the notebooks' ✅/❌ marks (noto emoji) render as glyphs, not
+    # empty boxes, in the screenshots.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium fonts-dejavu-core fonts-noto-color-emoji >/dev/null
     log "installed: $(chromium --version 2>/dev/null | head -n 1)"
 fi
 

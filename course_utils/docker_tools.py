@@ -298,6 +298,8 @@ def build_image(
             decode=True,
         )
         image_id, lines = parse_build_events(events, tag=tag, on_line=on_line, on_step=on_step)
+        if bar.total:  # the last step ran: fill the bar, or tqdm shows a closed, unfinished bar in red
+            bar.update(bar.total - bar.n)
     except DockerException as exc:
         raise DockerBuildError(
             f"docker build of {tag!r} from {str(context)!r} could not run: {exc}."
