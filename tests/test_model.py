@@ -19,12 +19,14 @@ from course_utils.errors import ModelIntegrityError, ModelNotBuiltError
 from course_utils.model import (
     BASE_MODEL_SHA256,
     LABELS,
+    SentimentClassifier,
     base_model_dir,
     encode,
     load_classifier,
     load_encoder,
     load_model_card,
     load_tokenizer,
+    logits_by_length,
     predict_proba,
     verify_model_dir,
 )
@@ -219,3 +221,43 @@ def test_fine_tuning_is_reproducible_with_fixed_seeds() -> None:
     second, _ = fine_tune(config, train=train, progress=False)
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), f"{name} differs between two runs with the same seed"
+
+
+def test_logits_by_length_batches_similar_lengths_and_keeps_input_order() -> None:
+    tokenizer = load_tokenizer()
+    texts = ["a much longer sentence than all of the others here", "short", "a middling one", "hi there"]
+    widths: list[int] = []
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        widths.append(batch["input_ids"].shape[1])
+        # Per row: its real length and its first word's id, neither of which depends on its neighbours.
+        return np.stack([batch["attention_mask"].sum(1), batch["input_ids"][:, 1]], axis=1)
+
+    got = logits_by_length(run, tokenizer, texts, batch_size=2)
+    expected = np.concatenate([run(encode(tokenizer, [text])) for text in texts])
+    assert np.array_equal(got, expected), "rows must come back in the order of the texts"
+    assert widths[:2] == sorted(widths[:2]) and widths[0] < widths[1], "batches must group similar lengths"
+    with pytest.raises(ValueError, match="non-empty"):
+        logits_by_length(run, tokenizer, [])
+
+
+class _FirstTokenPooling(SentimentClassifier):
+    """A stand-in for another architecture: fine_tune must train what `classifier` builds."""
+
+
+def test_fine_tune_trains_the_classifier_it_is_given() -> None:
+    train = load_sentiment("train")[:8]
+    model, result = fine_tune(
+        TrainConfig(epochs=1, batch_size=8), train=train, classifier=_FirstTokenPooling, progress=False
+    )
+    assert isinstance(model, _FirstTokenPooling) and not model.training
+    assert (result.texts, result.hand_written_texts) == (8, sum(e.hand_written for e in train))
+
+
+def test_card_records_build_phases_and_training_data(card: dict[str, object]) -> None:
+    phases = card["build_phases"]
+    assert isinstance(phases, dict)
+    assert list(phases) == ["train", "calibrate", "export", "evaluate", "report"]
+    assert all(row["wall_s"] >= 0 and row["cpu_s"] >= 0 for row in phases.values())
+    train = load_sentiment("train")
+    assert card["train_texts"] == {"total": len(train), "hand_written": sum(e.hand_written for e in train)}

@@ -77,14 +77,17 @@ pd.DataFrame({"text": texts, "P(positive)": proba[:, 1].round(3)})
 # ## 2. What a `state_dict` is
 #
 # A model is *code* (the class `SentimentClassifier`) plus *numbers* (tensors). `model.state_dict()` is
-# only the numbers: an ordered mapping from parameter name to tensor. Let us look at its size and a few
-# entries.
+# only the numbers: an ordered mapping from name to tensor. Most are trained weights; a few are *buffers*,
+# tensors a model keeps and saves but does not train. Here the first entry, `temperature`, is one: the
+# calibration temperature that `make model` fitted on validation texts, and that every output is divided
+# by so that confidences can be trusted (notebook 06). Let us look at the size and a few entries.
 
 # %%
 state = model.state_dict()
 n_numbers = sum(t.numel() for t in state.values())
 size_mb = sum(t.numel() * t.element_size() for t in state.values()) / 1e6
-print(f"{len(state)} tensors, {n_numbers / 1e6:.1f} million numbers, {size_mb:.1f} MB as float32")
+print(f"{len(state)} tensors, {n_numbers / 1e6:.1f} million numbers, {size_mb:.1f} MB as float32; "
+      f"temperature {float(state['temperature']):.2f}")
 rows = [(name, tuple(t.shape), str(t.dtype)) for name, t in state.items()]
 pd.DataFrame(rows, columns=["name", "shape", "dtype"]).iloc[[0, 1, 2, -2, -1]]
 
@@ -326,6 +329,8 @@ assert torch.is_grad_enabled(), "use the context manager torch.inference_mode(),
 card = load_model_card()
 pd.Series({"name": card["name"], "version": card["version"], "created": card["created_at"],
            "seeds": card["seeds"], "epochs": card["train_config"]["epochs"],
+           "training texts (hand-written)": f"{card['train_texts']['total']} ({card['train_texts']['hand_written']})",
+           "temperature": card["calibration"]["temperature"],
            "test accuracy": card["metrics"]["torch_fp32"]["test_accuracy"]})
 
 

@@ -77,7 +77,7 @@ pd.Series({"model folder": settings.model_dir, "scratch folder": WORK, "fast mod
 
 # %% [markdown]
 # The fine-tuned FP32 model is our *teacher* and our baseline. We evaluate every variant on the same test
-# texts; in fast mode (`COURSE_FAST=1`, used by CI and grading) only the first 100 of the 300.
+# texts; in fast mode (`COURSE_FAST=1`, used by CI and grading) only the first 100 of them.
 
 # %%
 model = load_classifier()  # verified weights, eval mode
@@ -554,8 +554,10 @@ assert torch.isfinite(distillation_loss(_big, -_big, torch.tensor([1]), T=1.0, a
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The teacher labels the training texts once (soft labels are its logits). Fast mode uses a subset of
-# the training split and one epoch; the full run uses all of it for three epochs.
+# The teacher labels the training texts once (soft labels are its logits). Its logits are already
+# divided by the calibration temperature stored inside the model (a buffer fitted on validation texts,
+# printed below), so the distillation temperature T softens probabilities that are calibrated, not raw.
+# Fast mode uses a subset of the training split and one epoch; the full run uses all of it for three epochs.
 
 # %%
 train_set = load_sentiment("train")
@@ -567,7 +569,8 @@ with torch.inference_mode():
         batch = encode(tokenizer, [e.text for e in train_set[start:start + 64]], max_length=64)
         chunks.append(model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"])))
 teacher_logits = torch.cat(chunks)
-print(f"{len(train_set)} training texts, {epochs} epoch(s)")
+print(f"{len(train_set)} training texts, {epochs} epoch(s); teacher logits already divided by "
+      f"its calibration temperature {float(model.temperature):.2f}")
 
 # %% [markdown]
 # The student: the pretrained MiniLM encoder cut to its **first 2 of 6 layers**, with a fresh head. It
