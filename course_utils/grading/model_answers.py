@@ -66,8 +66,13 @@ class ModelAnswers:
 
 def model_answers(model_dir: Path, texts: tuple[str, ...]) -> ModelAnswers:
     """The model's answers for `texts`, after checking the sha256 of every file it loads."""
-    from course_utils.export import onnx_proba, onnx_session
-    from course_utils.model import load_model_card, load_tokenizer, verify_model_dir
+    from course_utils.onnx_model import (
+        load_model_card,
+        load_tokenizer,
+        onnx_proba,
+        onnx_session,
+        verify_model_dir,
+    )
 
     card = load_model_card(model_dir)
     formats = [name for name in ONNX_FILES if (model_dir / name).is_file()]

@@ -4,9 +4,8 @@
 #
 # 1. Python 3.11 (the course's version) from the OS packages when the image lacks it. Gradescope's
 #    harness runs on the system `python3`, so that one is never replaced: the grader gets its own venv.
-# 2. The grader's exact pins (requirements-grader.txt, generated from the course's requirements.txt).
-#    torch comes from PyTorch's CPU index (COURSE_TORCH_INDEX; empty: only PyPI and PIP_FIND_LINKS),
-#    the CUDA build on PyPI is gigabytes larger and useless here.
+# 2. The grader's exact pins (requirements-grader.txt, generated from the course's requirements.txt). No
+#    torch: the grader computes its model answers with ONNX Runtime alone.
 # 3. A check that the bundle is whole (model hashes, probes, configuration): a broken bundle fails the
 #    image build with a message instead of every submission later.
 # 4. Only root may enter /autograder/source (hidden probes, reference capstone): the grader copies what a
@@ -15,7 +14,6 @@ set -euo pipefail
 
 SOURCE=/autograder/source
 VENV=/autograder/venv
-TORCH_INDEX="${COURSE_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
 
 if ! command -v python3.11 >/dev/null 2>&1; then
     echo "setup.sh: installing python3.11 and python3.11-venv"
@@ -25,11 +23,8 @@ if ! command -v python3.11 >/dev/null 2>&1; then
 fi
 
 python3.11 -m venv "$VENV"
-pip_args=(--no-cache-dir --disable-pip-version-check --requirement "$SOURCE/requirements-grader.txt")
-if [ -n "$TORCH_INDEX" ]; then
-    pip_args+=(--extra-index-url "$TORCH_INDEX")
-fi
-"$VENV/bin/python" -m pip install --quiet "${pip_args[@]}"
+"$VENV/bin/python" -m pip install --quiet --no-cache-dir --disable-pip-version-check \
+    --requirement "$SOURCE/requirements-grader.txt"
 
 HF_HUB_OFFLINE=1 PYTHONPATH="$SOURCE" "$VENV/bin/python" -m course_utils.grading.gradescope check \
     --source "$SOURCE"
