@@ -13,6 +13,11 @@ empirical CDFs, and a small p-value says the samples are unlikely to come from o
 (True, True)
 >>> DriftReport.compare({"x": reference}, {"x": shifted}).verdict
 'significant drift'
+
+Both measure *data* drift: a change of P(x) (or of the model's outputs, which are a function of x). Neither
+can see *concept* drift, a change of P(y|x) with the inputs unchanged (a new labelling policy, a word that
+changes meaning): only labelled evaluation does. `drift_by_window` lays the drift measures out per time
+window, so they can be read next to the accuracy of the same windows.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "FeatureDrift",
     "KSResult",
     "ReferenceHistogram",
+    "drift_by_window",
     "ks",
     "psi",
     "psi_verdict",
@@ -193,3 +199,37 @@ class DriftReport:
 
         rows = [{**asdict(f), "verdict": f.verdict} for f in self.features]
         return pd.DataFrame(rows).set_index("feature")
+
+
+def drift_by_window(
+    reference: Mapping[str, ArrayLike], windows: Mapping[str, Mapping[str, ArrayLike]], *, bins: int = 10
+) -> pd.DataFrame:
+    """One row per window (in the order of `windows`): PSI and KS p-value of each feature, and a verdict.
+
+    `windows` maps a window's name (a week, a day) to its features, named as in `reference`; pandas
+    DataFrames work for both. Columns: `PSI <feature>` and `KS p <feature>` per feature, then `verdict`
+    (the worst PSI verdict of the window).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = {"x": rng.normal(0, 1, 1000)}
+    >>> table = drift_by_window(ref, {"w1": {"x": rng.normal(0, 1, 500)}, "w2": {"x": rng.normal(1, 1, 500)}})
+    >>> table["verdict"].tolist()
+    ['no drift', 'significant drift']
+    """
+    import pandas as pd
+
+    if len(windows) == 0:
+        raise ValueError("windows is empty: pass at least one window, e.g. {'week 1': frame}.")
+    rows = {}
+    for name, current in windows.items():
+        report = DriftReport.compare(reference, current, bins=bins)
+        row: dict[str, object] = {}
+        for feature in report.features:
+            row[f"PSI {feature.feature}"] = feature.psi
+            row[f"KS p {feature.feature}"] = feature.ks_p_value
+        row["verdict"] = report.verdict
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "window"
+    return table

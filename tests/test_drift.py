@@ -118,3 +118,57 @@ def test_docstring_examples_run() -> None:
     result = doctest.testmod(drift)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_drift_by_window_has_a_row_per_window_in_order(rng: np.random.Generator) -> None:
+    reference = {"x": rng.normal(0, 1, 2000), "y": rng.uniform(0, 1, 2000)}
+    windows = {
+        "week 2": {"x": rng.normal(0, 1, 800), "y": rng.uniform(0, 1, 800)},
+        "week 1": {"x": rng.normal(2, 1, 800), "y": rng.uniform(0, 1, 800)},
+    }
+    table = drift.drift_by_window(reference, windows)
+    assert list(table.index) == ["week 2", "week 1"]
+    assert table.index.name == "window"
+    assert list(table.columns) == ["PSI x", "KS p x", "PSI y", "KS p y", "verdict"]
+    assert table.loc["week 2", "verdict"] == "no drift"
+    assert table.loc["week 1", "verdict"] == "significant drift"
+    expected = DriftReport.compare(reference, windows["week 1"])
+    assert table.loc["week 1", "PSI x"] == pytest.approx(expected.features[0].psi)
+    assert table.loc["week 1", "KS p y"] == pytest.approx(expected.features[1].ks_p_value)
+
+
+def test_drift_by_window_passes_bins_and_takes_data_frames(rng: np.random.Generator) -> None:
+    import pandas as pd
+
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 1000)})
+    window = pd.DataFrame({"x": rng.normal(0.3, 1, 300)})
+    table = drift.drift_by_window(reference, {1: window}, bins=5)
+    assert table.loc[1, "PSI x"] == pytest.approx(psi(reference["x"], window["x"], bins=5))
+    assert table.loc[1, "PSI x"] != pytest.approx(psi(reference["x"], window["x"], bins=10))
+
+
+def test_concept_drift_is_invisible_to_the_input_measures(rng: np.random.Generator) -> None:
+    """Labels flip for a sub-population while the inputs keep their distribution: PSI and KS stay quiet,
+    the labelled accuracy of a fixed model falls. This is why concept drift needs labelled evaluation."""
+    x_reference, x_before, x_after = (rng.normal(0, 1, n) for n in (2000, 1000, 1000))
+
+    def predict(x: np.ndarray) -> np.ndarray:  # a fixed model, right on every input under the old concept
+        return x > 0
+
+    def new_concept(x: np.ndarray) -> np.ndarray:  # the sub-population 0 < x < 0.5 is now negative
+        return x >= 0.5
+
+    table = drift.drift_by_window({"x": x_reference}, {"before": {"x": x_before}, "after": {"x": x_after}})
+    assert (table["verdict"] == "no drift").all(), table
+    assert (table["KS p x"] > 0.01).all(), table
+    accuracy_before = (predict(x_before) == predict(x_before)).mean()
+    accuracy_after = (predict(x_after) == new_concept(x_after)).mean()
+    assert accuracy_before == 1.0
+    assert accuracy_after < 0.9
+
+
+def test_drift_by_window_refuses_no_windows_and_missing_features(rng: np.random.Generator) -> None:
+    with pytest.raises(ValueError, match="windows is empty"):
+        drift.drift_by_window({"x": rng.normal(0, 1, 10)}, {})
+    with pytest.raises(ValueError, match="lacks features"):
+        drift.drift_by_window({"x": rng.normal(0, 1, 10)}, {"w": {"z": rng.normal(0, 1, 10)}})

@@ -18,8 +18,10 @@
 #
 # **Goal.** Run a batching sentiment service like an operator: read its dynamic batcher and measure what
 # batching buys, load-test it closed-loop and open-loop until queues form, detect data drift with PSI
-# and the KS test, roll out a new model variant to 10% of the traffic with a promote/rollback rule, and
-# weigh a serving framework (LitServe) against a hand-written service, with the benchmark's numbers.
+# and the KS test, catch concept drift (and lost calibration) with labelled evaluation, roll out a new
+# model variant to 10% of the traffic with a promote/rollback rule, and weigh a serving framework
+# (LitServe) against a hand-written service and place the others (TorchServe, Triton, vLLM, BentoML, TF
+# Serving), with the benchmark's numbers.
 #
 # **Time.** About 90 minutes. **Graded.** 4 exercises, 9 points.
 #
@@ -43,6 +45,7 @@ import inspect
 import json
 import math
 import random
+import re
 import sys
 import time
 
@@ -54,15 +57,16 @@ import requests
 from tqdm.auto import tqdm
 
 # %% [markdown]
-# From the course library: settings, data, the load generators, the drift measures, the server runner and
-# the batcher. `settings.fast` (`COURSE_FAST=1`) shortens every load run; nothing else changes.
+# From the course library: settings, data, the load generators, the drift and calibration measures, the
+# server runner and the batcher. `settings.fast` (`COURSE_FAST=1`) shortens every load run; nothing else changes.
 
 # %%
 from course_utils.batching import Batcher
 from course_utils.bench import results_frame, run_closed_loop, run_open_loop
 from course_utils.config import PROJECT_ROOT, get_settings
 from course_utils.data import load_out_of_domain, load_sentiment
-from course_utils.drift import DriftReport, psi, reference_histogram
+from course_utils.calibration import expected_calibration_error, fit_temperature, reliability_bins, scaled_proba
+from course_utils.drift import DriftReport, drift_by_window, psi, reference_histogram
 from course_utils.server import ServerProcess, running_servers, stop_all
 
 settings = get_settings()
@@ -366,8 +370,8 @@ async def served_predictions(url, texts, concurrency=16):
 
 
 # %% [markdown]
-# For each sample: the confidence the service reported, the text length in words, and whether the label
-# was right (we know the labels here; production usually does not).
+# For each sample: the label and confidence the service reported, the text length in words, and whether
+# the label was right (we know the labels here; production usually does not). The table shows the means.
 
 # %%
 samples = {"test (reference)": load_sentiment("test"), "val (in-domain)": load_sentiment("val"),
@@ -375,10 +379,10 @@ samples = {"test (reference)": load_sentiment("test"), "val (in-domain)": load_s
 features = {}
 for name, examples in tqdm(samples.items(), desc="samples"):
     served = await served_predictions(batch_servers[16].url, [e.text for e in examples])
-    features[name] = pd.DataFrame({"confidence": served.confidence,
+    features[name] = pd.DataFrame({"predicted": served.label, "confidence": served.confidence,
                                    "length_words": [len(e.text.split()) for e in examples],
                                    "correct": served.label == [e.label for e in examples]})
-pd.DataFrame({name: f.mean() for name, f in features.items()}).T.round(3)
+pd.DataFrame({name: f.mean(numeric_only=True) for name, f in features.items()}).T.round(3)
 
 # %% [markdown]
 # Histograms of both features, reference against out-of-domain, as shares of each sample:
@@ -527,6 +531,144 @@ pd.Series({"temperature (model card)": calibration["temperature"],
 # predictions) and read KS as a second opinion. In a production service, the reference histogram
 # (`course_utils.drift.reference_histogram`: a few numbers) is computed once at training time, and the live
 # values come from a confidence histogram the service exports (your capstone's `/metrics`).
+
+# %% [markdown]
+# ### Concept drift: same inputs, new answers
+#
+# Data drift is a change of P(x), what the model sees. **Concept drift** is a change of P(y|x), what the
+# right answer is for the same input: a word changes meaning, customers' standards rise, or the business
+# redefines a label. The model's outputs are a function of its inputs, so when the inputs do not move,
+# neither do the confidences: PSI and KS are blind to it, by construction. Only **labelled** evaluation
+# sees it.
+#
+# A case in point, simulated with labelled data: four weeks of traffic (the validation split, shuffled,
+# about 150 texts a week; never the reference). From week 3 the support team, who label a sample of the
+# reviews each week, change their policy: a **mixed review** (a concession, then a positive verdict: "The
+# soundtrack could have been better, but the ending was genuinely moving.") now counts as negative,
+# because they want to answer every complaint. The texts are the same kind as before; only their labels
+# moved. The policy as code: a positive review is mixed when it is tagged `contrast` or has a concession
+# word.
+
+# %%
+CONCESSION = re.compile(r"\b(but|though|although|however|yet|despite)\b", re.IGNORECASE)
+
+def is_mixed(example):
+    """A positive review with a concession: the sub-population whose label the new policy flips."""
+    return example.label == "positive" and ("contrast" in example.phenomena or bool(CONCESSION.search(example.text)))
+
+def policy_label(example, week):
+    """The label the support team gives `example` in `week`: from week 3, mixed reviews are negative."""
+    return "negative" if week >= 3 and is_mixed(example) else example.label
+
+# %% [markdown]
+# The stream: the service's answers to the validation split (served in the drift samples above), in a
+# fixed shuffled order, cut into four weeks, each text labelled under its week's policy.
+
+# %%
+val_examples = samples["val (in-domain)"]
+order = np.random.default_rng(settings.seed).permutation(len(val_examples))
+stream = features["val (in-domain)"].iloc[order].reset_index(drop=True)
+stream["week"] = np.arange(len(stream)) * 4 // len(stream) + 1
+stream["mixed"] = [is_mixed(val_examples[i]) for i in order]
+stream["label"] = [policy_label(val_examples[i], week) for i, week in zip(order, stream.week, strict=True)]
+stream["correct"] = stream.predicted == stream.label
+stream.groupby("week").agg(texts=("label", "size"), mixed_reviews=("mixed", "sum"))
+
+# %% [markdown]
+# Now the two views of each week side by side: the labelled evaluation (accuracy, overall and on mixed
+# reviews) and the label-free drift measures on the inputs and outputs against the test-split reference
+# (`course_utils.drift.drift_by_window`). Windows of 150 texts are small, so PSI uses 5 bins: its noise
+# floor, (bins − 1) · (1/n + 1/m), is then about 0.03 instead of 0.07.
+
+# %%
+weekly = stream.groupby("week").agg(accuracy=("correct", "mean"))
+weekly["accuracy on mixed reviews"] = stream[stream.mixed].groupby("week").correct.mean()
+watched = ["confidence", "length_words"]
+data_drift = drift_by_window(reference[watched], {week: f[watched] for week, f in stream.groupby("week")}, bins=5)
+side_by_side = weekly.join(data_drift)
+side_by_side.round(3)
+
+# %% [markdown]
+# The same as a picture: accuracy falls from week 3 while PSI stays below its "moderate" threshold and
+# the KS p-values stay far above 0.05.
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+side_by_side[["accuracy", "accuracy on mixed reviews"]].plot(ax=left, marker="o", ylim=(0, 1.02))
+left.set(xlabel="week", ylabel="accuracy (share of labels right)", xticks=side_by_side.index,
+         title="labelled evaluation: sees it")
+side_by_side[["PSI confidence", "PSI length_words"]].plot(ax=right, marker="o")
+right.axhline(0.1, color="grey", ls=":", label="moderate drift (0.1)")
+right.set(xlabel="week", ylabel="PSI (unitless)", ylim=(0, 0.3), xticks=side_by_side.index,
+          title="data drift measures: blind to it")
+right.legend()
+plt.show()
+
+# %% [markdown]
+# **Calibration** degrades too, and it is a second labelled signal: a confidence of 0.93 was right about
+# 93% of the time; under the new policy it is right less often, and the model does not know. The service
+# reports the probability of its label; for the library's calibration measures
+# (`course_utils.calibration`) we rebuild both class probabilities, then compare the expected calibration
+# error (ECE: the confidence-accuracy gap averaged over confidence bins) before and after the change.
+
+# %%
+def proba_of(frame):
+    """(negative, positive) probabilities from the served label and its confidence."""
+    positive = np.where(frame.predicted == "positive", frame.confidence, 1 - frame.confidence)
+    return np.column_stack([1 - positive, positive])
+
+def class_ids(frame):
+    """The labels as class ids, in the column order of proba_of."""
+    return (frame.label == "positive").to_numpy(dtype=int)
+
+periods = {"weeks 1-2 (old policy)": stream[stream.week <= 2], "weeks 3-4 (new policy)": stream[stream.week >= 3]}
+pd.DataFrame({name: {"accuracy": f.correct.mean(), "mean confidence": f.confidence.mean(),
+                     "ECE": expected_calibration_error(proba_of(f), class_ids(f))}
+              for name, f in periods.items()}).round(3)
+
+# %% [markdown]
+# The reliability diagram shows where: each point is a bin of confidence (ten bins of width 0.1, as ~300
+# texts per period allow), placed at its mean confidence and its accuracy, its area the number of texts.
+# On the diagonal, the confidence is honest; below it, the model is over-confident.
+
+# %%
+fig, ax = plt.subplots(figsize=(5.5, 4.5))
+ax.plot([0.5, 1], [0.5, 1], ":", color="grey", label="perfectly calibrated")
+for name, f in periods.items():
+    bins = pd.DataFrame(reliability_bins(proba_of(f), class_ids(f), bins=10))
+    line, = ax.plot(bins.confidence, bins.accuracy, alpha=0.6, label=name)
+    ax.scatter(bins.confidence, bins.accuracy, s=10 + bins["count"], color=line.get_color(), alpha=0.7)
+ax.set(xlabel="mean confidence in the bin", ylabel="accuracy in the bin", xlim=(0.45, 1.02), ylim=(0, 1.02),
+       title="Reliability before and after the policy change")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+
+# %% [markdown]
+# **Closing the loop.** No input monitor would have paged anyone; the alert has to come from labels: a
+# weekly labelled sample, an accuracy objective per window, and slices (here, mixed reviews) for the
+# sub-populations you care about. The fix is **retraining on fresh labels**: fine-tune (or re-fit the
+# head) on data labelled under the new policy, pass the evaluation gate on a labelled window the new
+# model never saw, register it with its lineage, and roll it out as a canary (section 7). That takes
+# minutes of training, so it is not run here.
+#
+# A cheap stopgap takes seconds: re-fit the **temperature** on week 3's fresh labels and apply it to week
+# 4. The served probabilities are already scaled once; their logarithms serve as logits. A temperature
+# never changes a label, so accuracy stays where it is; only the confidences become honest again.
+
+# %%
+week3, week4 = stream[stream.week == 3], stream[stream.week == 4]
+temperature = fit_temperature(np.log(proba_of(week3)), class_ids(week3))
+refit = scaled_proba(np.log(proba_of(week4)), temperature)
+pd.DataFrame({"week 4 as served": {"accuracy": week4.correct.mean(), "mean confidence": week4.confidence.mean(),
+                                   "ECE": expected_calibration_error(proba_of(week4), class_ids(week4))},
+              f"week 4, temperature {temperature:.2f} fitted on week 3": {
+                  "accuracy": (refit.argmax(axis=1) == class_ids(week4)).mean(),
+                  "mean confidence": refit.max(axis=1).mean(),
+                  "ECE": expected_calibration_error(refit, class_ids(week4))}}).round(3)
+
+# %% [markdown]
+# Lower confidence on every answer is honest but not useful: the mixed reviews are still called positive.
+# Recalibration buys time until the retrained model, which has learned the new policy, passes the gate.
 
 # %% [markdown]
 # ## 7. A canary rollout
@@ -691,35 +833,32 @@ print("running:", sorted(running_servers()))
 # `--port`, so it starts LitServe as it starts the teaching service.
 
 # %%
-import ast
-import importlib.metadata
 from pathlib import Path
 
 from IPython.display import Markdown
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 import course_utils.batching
 import course_utils.teaching_service
 from course_utils.bench import ToolNotInstalledError, run_wrk
+from course_utils.footprint import added_packages, installed_mib, measure_footprint
+from course_utils.listing import code_lines, definitions
 
 LITSERVE_APP = PROJECT_ROOT / "benchmarks" / "apps" / "litserve_app.py"
 SNAPSHOT = PROJECT_ROOT / "benchmarks" / "snapshot" / "serving.json"
 
 
+def show_python(source):
+    """`source` as a highlighted code block in the notebook's output."""
+    return Markdown(f"```python\n{source}\n```")
+
+
 # %% [markdown]
-# The request model and the hooks, read from the file. The model code is the course's (`encode` pads a
-# batch to its longest text, as the teaching service does; the ONNX session gets the same thread count),
-# so the comparison is about the serving machinery and nothing else.
+# The request model and the hooks, read from the file (`course_utils.listing.definitions`). The model code
+# is the course's (`encode` pads a batch to its longest text, as the teaching service does; the ONNX
+# session gets the same thread count), so the comparison is about the serving machinery and nothing else.
 
 # %%
-def show_definitions(path, *names):
-    """The source of the top-level classes and functions `names` defined in the file `path`."""
-    source = path.read_text(encoding="utf-8")
-    nodes = [node for node in ast.parse(source).body if getattr(node, "name", None) in names]
-    return Markdown("```python\n" + "\n\n\n".join(ast.get_source_segment(source, n) for n in nodes) + "\n```")
-
-show_definitions(LITSERVE_APP, "PredictRequest", "SentimentAPI")
+show_python(definitions(LITSERVE_APP, "PredictRequest", "SentimentAPI"))
 
 # %% [markdown]
 # How it is served: `main()` builds a `LitServer` (one inference worker on the CPU, a 30 s request timeout)
@@ -727,7 +866,7 @@ show_definitions(LITSERVE_APP, "PredictRequest", "SentimentAPI")
 # script in its own process.
 
 # %%
-show_definitions(LITSERVE_APP, "main")
+show_python(definitions(LITSERVE_APP, "main"))
 
 # %% [markdown]
 # Both services start now, each in its own process group, with the same settings: the INT8 model, batches
@@ -932,28 +1071,15 @@ pd.DataFrame({name: probe(server.url) for name, server in contenders.items()})
 # from a fragment. Each fix is a few lines in a handler (or in `decode_request`, or a `LitServer` option),
 # but you have to know to write them: the contract's tests are what tell you, in your capstone.
 #
-# Next the footprint: the processes behind each port, their memory and the CPU they use while **idle**.
-# Memory is PSS (each page shared between processes counted once, split among them), so the sum is what
-# the server really costs; RSS summed counts shared pages once per process. Off Linux the column is USS
-# (pages only that process uses; shared pages are left out, so it is a lower bound), and on macOS
-# "PyTorch loaded" shows None: psutil cannot list a process's mapped libraries there.
+# Next the footprint (`course_utils.footprint.measure_footprint`): the processes behind each port, their
+# memory and the CPU they use while **idle** for a second. Memory is PSS (a page shared between processes
+# is split among them), so the sum is what the server really costs; RSS summed counts shared pages once
+# per process. Off Linux the column is USS, a lower bound, and on macOS "PyTorch loaded" shows None.
 
 # %%
-from course_utils.memory import maps_file, memory_use
-
-
-def footprint(server, idle_s=1.0):
-    """The server's processes, their memory (MB), their CPU when idle (cores) and whether PyTorch is loaded."""
-    group = server.group
-    processes, cpu_before = group.processes(), group.cpu_s()
-    time.sleep(idle_s)  # the measurement window: nobody sends requests
-    memory = memory_use(processes)  # PSS where the OS reports it (Linux), else USS: see memory.note
-    return {"processes": len(processes), f"memory, {memory.measure} (MB)": round(memory.total_mib),
-            "memory, RSS summed (MB)": round(memory.rss_summed_mib),
-            "idle CPU (cores)": round((group.cpu_s() - cpu_before) / idle_s, 3),
-            "PyTorch loaded": maps_file(processes, "libtorch")}
-
-pd.DataFrame({name: footprint(server) for name, server in tqdm(contenders.items(), desc="footprint")})
+footprints = {name: measure_footprint(server.group, idle_s=1.0)
+              for name, server in tqdm(contenders.items(), desc="footprint")}
+pd.DataFrame({name: footprint.row() for name, footprint in footprints.items()})
 
 
 # %% [markdown]
@@ -963,42 +1089,41 @@ pd.DataFrame({name: footprint(server) for name, server in tqdm(contenders.items(
 # it imports everything again rather than sharing the parent's pages.
 #
 # Last, the code you own and the packages you add. Lines count Python that is neither blank nor a comment
-# (docstrings count) over the service's files: the teaching service's module and its batcher, and the
-# LitServe app. Neither meets the contract; add what the probes above showed missing to either.
+# (docstrings count: `course_utils.listing.code_lines`) over the service's files: the teaching service's
+# module and its batcher, and the LitServe app. Neither meets the contract; add what the probes above
+# showed missing to either. The teaching service needs FastAPI, uvicorn, ONNX Runtime, the tokenizer and
+# SciPy (for its softmax); LitServe's installed requirements, transitively, minus those
+# (`course_utils.footprint.added_packages`) are what a LitServe service adds to an image.
 
 # %%
-def requirement_tree(name, extras=()):
-    """Normalised names of the installed package `name` and of everything it requires (with `extras`)."""
-    seen, todo = set(), [(name, frozenset(extras))]
-    while todo:
-        name, extras = todo.pop()
-        if (canonicalize_name(name), extras) not in seen:
-            seen.add((canonicalize_name(name), extras))
-            for req in map(Requirement, importlib.metadata.requires(name) or []):
-                if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
-                    todo.append((req.name, frozenset(req.extras)))
-    return {name for name, _ in seen}
-
-
-# %% [markdown]
-# The teaching service needs FastAPI, uvicorn, ONNX Runtime, the tokenizer and SciPy (for its softmax);
-# LitServe's tree, minus those, is what a LitServe service adds to an image.
-
-# %%
-def code_lines(paths):
-    """Lines of Python in `paths` that are neither blank nor comments."""
-    return sum(1 for path in paths for line in path.read_text(encoding="utf-8").splitlines()
-               if line.strip() and not line.lstrip().startswith("#"))
-
 teaching_files = [Path(module.__file__) for module in (course_utils.teaching_service, course_utils.batching)]
-serving = set().union(*(requirement_tree(name) for name in ("fastapi", "uvicorn", "onnxruntime", "tokenizers", "scipy")))
-added = sorted(requirement_tree("litserve") - serving)
-added_mb = sum(f.size or 0 for name in added for f in importlib.metadata.distribution(name).files) / 2**20
+added = added_packages("litserve", beyond=["fastapi", "uvicorn", "onnxruntime", "tokenizers", "scipy"])
 pd.DataFrame({"teaching": {"lines of Python you own": code_lines(teaching_files),
                            "packages beyond the serving ones": "none", "their size (MB)": 0.0},
               "litserve": {"lines of Python you own": code_lines([LITSERVE_APP]),
-                           "packages beyond the serving ones": ", ".join(added), "their size (MB)": round(added_mb, 1)}})
+                           "packages beyond the serving ones": ", ".join(added),
+                           "their size (MB)": round(installed_mib(added), 1)}})
 
+
+# %% [markdown]
+# ### The other serving frameworks
+#
+# LitServe is one of several. The others the course text names, placed for **this** service: a 22M-
+# parameter classifier, ONNX on CPU, one model, a latency target in milliseconds. The rows follow each
+# project's own documentation; statuses are as of the course's pins (torch 2.13, litserve 0.2.19). Only
+# LitServe is installed here, so only its row is measured.
+#
+# | framework | what it gives | what it costs | when this service should move to it |
+# |---|---|---|---|
+# | **LitServe** (measured above) | batching, inference worker processes, health, OpenAPI from one `LitAPI` class | a process hop per request (measured above); the contract's refusals, request ids and metrics stay yours | when it grows to several models or devices and its workers per device or streaming are what it needs |
+# | **TorchServe** | a Java front end with Python handler workers, model archives (`.mar`), a management API to register and scale models, metrics | **limited maintenance**: its documentation says it is "no longer actively maintained", with no planned updates, bug fixes or security patches, and its repository was archived (read-only) in August 2025: no release will follow for newer torch versions such as the pinned 2.13 | never for a new service; a service that runs on it should plan a move |
+# | **Triton Inference Server** (NVIDIA) | a C++ server with many backends (ONNX Runtime, TensorRT, PyTorch, Python), dynamic batching and concurrent model execution configured per model, HTTP and gRPC with the KServe v2 (Open Inference) protocol, Prometheus metrics | a large image, a model repository with a config per model, tokenisation as a Python backend or an ensemble; built for GPUs | when the model, not HTTP, dominates: GPUs, many models, heavy batching. The course's reference capstone already speaks the same `/v2` protocol, so clients move unchanged |
+# | **vLLM** | LLM serving: continuous batching, PagedAttention for the KV cache, an OpenAI-compatible server | built for autoregressive generation, mostly on GPUs; nothing to gain for one forward pass of a small encoder | only if the service becomes a generative LLM |
+# | **BentoML** | services as Python classes, adaptive batching, packaging a service and its dependencies into an image | ~30 more packages, and it does not install next to the course's pins (`benchmarks/README.md`) | when the team wants its packaging and deployment tooling for several Python models |
+# | **TF Serving** | a C++ server for TensorFlow SavedModels: versions, batching, gRPC and REST | built for TensorFlow SavedModels; other models need converting or a custom C++ extension | never for this model; it fits a team whose models are TensorFlow |
+#
+# Every move trades code you own for a framework's choices: the numbers to decide with are a benchmark's
+# at your latency target and the list of contract behaviours still left to write.
 
 # %% [markdown]
 # **So which one?** A framework is the better start when its defaults are your requirements: a model behind
@@ -1109,9 +1234,14 @@ print("running:", sorted(running_servers()))
 #   offered load nears capacity, so plan for ~70% utilisation. Little's law: L = λ · W.
 # - Drift: compare live inputs and outputs with a reference; PSI with quantile bins (0.1 / 0.25), KS as a
 #   second opinion. Out-of-domain text shows up in both length and confidence.
+# - Concept drift (P(y|x) moves, inputs do not) is invisible to PSI and KS: only labelled evaluation per
+#   window (and its slices) catches it, along with lost calibration (ECE). Retraining on fresh labels fixes
+#   it; re-fitting the temperature only makes the confidences honest.
 # - A canary takes a small share of the traffic and is promoted or rolled back by a rule fixed beforehand.
 # - A framework (LitServe) gives batching, worker processes, health and OpenAPI for the price of a class
 #   and a few packages; the contract's refusals, limits, request ids and metrics stay yours to write.
+#   Triton pays off for GPUs and many models, vLLM only for LLMs, TF Serving only for TensorFlow, and
+#   TorchServe is in limited maintenance.
 #   Compare the two with a quiet benchmark's numbers against your latency target, not a notebook run.
 #
 # ## Clean-up
