@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from benchmarks import serving
+from benchmarks.container import CAPSTONE, one_stage
 from course_utils.bench import LoadResult
+from course_utils.dockerfile import parse_dockerfile, read_dockerfile
+from course_utils.dockerfile_lint import lint_dockerfile
 
 
 def _result(latencies_ms: list[float], concurrency: int | None = None, bad: int = 0) -> LoadResult:
@@ -127,3 +130,20 @@ def test_litserve_gets_as_many_inference_workers_as_the_reference() -> None:
     assert default is not None, "settings.py no longer declares inference_workers' default"
     assert int(default.group(1)) == serving.REFERENCE_WORKERS
     assert f"litserve w={serving.REFERENCE_WORKERS}" in {spec.name for spec in serving.SERVERS}
+
+
+def test_the_one_stage_twin_of_the_reference_has_its_instructions_in_one_stage(tmp_path: Path) -> None:
+    """benchmarks/container.py compares the reference image with a one-stage twin: the same steps, one stage."""
+    reference = read_dockerfile(CAPSTONE / "Dockerfile")
+    twin = parse_dockerfile(one_stage(reference))
+    assert len(reference.stages) == 2 and len(twin.stages) == 1
+    froms = [i for i in reference.instructions if i.keyword == "FROM"]
+    expected = [
+        (i.keyword, i.value)
+        for i in reference.instructions
+        if not (i.keyword == "COPY" and "from" in i.flags) and not (i.keyword == "FROM" and i is not froms[0])
+    ]
+    assert [(i.keyword, i.value) for i in twin.instructions] == expected
+    (tmp_path / "Dockerfile").write_text(one_stage(reference))
+    (tmp_path / ".dockerignore").write_text((CAPSTONE / ".dockerignore").read_text())
+    assert [f.rule for f in lint_dockerfile(tmp_path / "Dockerfile") if not f.ok] == []

@@ -291,6 +291,12 @@ def test_capstone_image_builds_runs_and_predicts(
         body = answer.json()
         assert body["label"] in ("positive", "negative") and 0.0 <= body["confidence"] <= 1.0
         assert body["model_version"]
+        # Two stages: the service's interpreter (the venv's) has no installer, and no layer of the image
+        # ran pip: the install happened in the build stage, whose layers are not part of the image.
+        code, out = running.exec(["python3", "-m", "pip", "--version"])
+        assert code != 0 and "No module named pip" in out, f"the runtime venv still has pip: {out}"
+    history = [step["CreatedBy"] for step in client.images.get(tag).history()]
+    assert not [line for line in history if "pip install" in line], f"pip ran in the final stage: {history}"
 
     # Supply chain: the runtime image ships no compiler or build tool (nothing to build exploits with).
     probe = 'for tool in gcc cc g++ c++ clang make; do command -v "$tool" || true; done'

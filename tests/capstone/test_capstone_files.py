@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from settings import ServiceSettings
 
 from course_utils.config import PROJECT_ROOT
+from course_utils.dockerfile import read_dockerfile
 
 BOTH = pytest.mark.parametrize("folder", [SOLUTION_DIR, STARTER_DIR], ids=["solution", "starter"])
 SERVING_PACKAGES = {
@@ -61,7 +62,9 @@ def test_the_contract_files_exist(folder: Path) -> None:
 def test_dockerfile_takes_the_base_image_as_a_build_arg_and_runs_uvicorn(folder: Path) -> None:
     lines = dockerfile_instructions(folder)
     assert lines[0] == "ARG BASE_IMAGE=python:3.11-slim"
-    assert lines[1] == "FROM ${BASE_IMAGE}"
+    # One stage in the starter; the reference names its first stage (`AS build`) and starts the final one
+    # from the same base (test_solution_dockerfile_is_multi_stage_with_a_runtime_only_final_stage).
+    assert re.fullmatch(r"FROM \$\{BASE_IMAGE\}( AS \w+)?", lines[1]), lines[1]
     assert "EXPOSE 8000" in lines
     # Port and host either on the exec-form command line or, in the reference, through UVICORN_* variables.
     assert lines[-1] in (
@@ -87,6 +90,27 @@ def test_solution_dockerfile_is_production_ready() -> None:
     (healthcheck,) = [line for line in lines if line.startswith("HEALTHCHECK")]
     assert "python3" in healthcheck and "urllib" in healthcheck and "/health" in healthcheck
     assert "curl" not in text and "torch" not in text
+
+
+def test_solution_dockerfile_is_multi_stage_with_a_runtime_only_final_stage() -> None:
+    """A build stage installs into /opt/venv; the final stage copies the venv and never runs pip.
+
+    Both stages start FROM ${BASE_IMAGE}: the venv's python3 links to the base's interpreter, so the final
+    stage must have the same one at the same path.
+    """
+    dockerfile = read_dockerfile(SOLUTION_DIR / "Dockerfile")
+    build, final = dockerfile.stages
+    assert build.name and final.parent is None, "the final stage starts FROM the base, not FROM the build"
+    assert build.image == final.image, "both stages start FROM ${BASE_IMAGE}"
+    build_runs = " ".join(inst.value for inst in build.all("RUN"))
+    assert "pip install --no-cache-dir -r" in build_runs, "dependencies are installed in the build stage"
+    assert "pip uninstall --yes pip setuptools" in build_runs, "the venv ships without its installer"
+    final_runs = " ".join(inst.value for inst in final.all("RUN"))
+    assert "pip" not in final_runs and "apt-get" not in final_runs, f"the final stage installs: {final_runs}"
+    copies = [(inst.flags.get("from"), inst.arguments) for inst in final.all("COPY")]
+    assert (build.name, "/opt/venv /opt/venv") in copies, f"the final stage copies the venv: {copies}"
+    context_copies = " ".join(value for stage, value in copies if stage is None)
+    assert "requirements.txt" not in context_copies, "the final stage needs the venv, not the pins"
 
 
 def test_solution_dockerignore_keeps_the_context_small() -> None:
