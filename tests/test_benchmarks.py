@@ -133,7 +133,7 @@ def test_litserve_gets_as_many_inference_workers_as_the_reference() -> None:
 
 
 def test_the_one_stage_twin_of_the_reference_has_its_instructions_in_one_stage(tmp_path: Path) -> None:
-    """benchmarks/container.py compares the reference image with a one-stage twin: the same steps, one stage."""
+    """benchmarks/container.py compares the reference image with its one-stage twin: same steps, one stage."""
     reference = read_dockerfile(CAPSTONE / "Dockerfile")
     twin = parse_dockerfile(one_stage(reference))
     assert len(reference.stages) == 2 and len(twin.stages) == 1
