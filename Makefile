@@ -9,7 +9,7 @@ MODEL  := artifacts/model/model_card.json
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv model serve test lint typecheck pytest lab docker pipeline bench audit lock doctor clean
+.PHONY: help venv model serve test lint typecheck pytest lab docker pipeline bench audit lock doctor student-kit clean
 
 help:
 	@echo "make serve   set up .venv, build the default model if needed, serve it on 127.0.0.1:8000"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab     JupyterLab on the notebooks      make doctor   check this machine"
 	@echo "make model   build the default model          make docker   build the reference image"
 	@echo "make pipeline  the capstone CI/CD pipeline on the reference: lint, tests, gate, image, smoke, staging"
+	@echo "make student-kit  write what students get to KIT=$(KIT) (+ .zip); fails if an answer line leaks"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +74,11 @@ audit: $(STAMP)
 	$(BIN)/pip-audit --disable-pip --no-deps --progress-spinner off -r requirements.txt \
 		-r solutions/capstone/requirements.txt \
 		$$(grep -v '^#' docs/pip-audit-allowlist.txt | awk 'NF {print "--ignore-vuln", $$1}')
+
+# What students get: notebooks, starter, library, data, their README and Makefile (course_utils/kit.py).
+KIT ?= build/student-kit
+student-kit: $(STAMP)
+	$(BIN)/course-utils student-kit $(KIT) --zip --force
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

@@ -2,9 +2,10 @@
 
     course-utils doctor        check this machine for the course, with a fix for every problem
     course-utils build-model   fine-tune and export the default model (cached)
-    course-utils serve         serve the reference capstone on 127.0.0.1:8000
+    course-utils serve         serve a capstone on 127.0.0.1:8000 (the reference; in the student kit, theirs)
     course-utils gate [DIR]    evaluation gate: exit 1 with a table unless the model meets thresholds
     course-utils grade PATH    grade one capstone submission (grade-all DIR --jobs N: a class)
+    course-utils student-kit OUT   write the student kit (no solutions; fails if any answer line leaks)
 
 Exit codes: 0 success; 1 a check failed or a CourseUtilsError was raised (its message is printed); 2 usage.
 This is the only module that prints or exits.
@@ -215,9 +216,26 @@ def _gate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _default_app_dir() -> Path:
+    """The reference capstone in the instructor repository; the student's own capstone in the kit."""
+    return REFERENCE_SRC if REFERENCE_SRC.is_dir() else PROJECT_ROOT / "capstone" / "src"
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from course_utils.preflight import preflight
+
     settings = get_settings()
-    app_dir = Path(args.app_dir)
+    app_dir = Path(args.app_dir) if args.app_dir else _default_app_dir()
+    if not (settings.model_dir / "model_card.json").is_file():
+        print(
+            f"error: no exported model in MODEL_DIR={settings.model_dir} (no model_card.json), so the app "
+            "would have nothing to serve. Run `make model`, or set MODEL_DIR to an exported model folder.",
+            file=sys.stderr,
+        )
+        return 1
+    env = {**os.environ, "MODEL_DIR": str(settings.model_dir)}
+    print(f"Checking {app_dir / 'app.py'} against the capstone contract ...", flush=True)
+    print(preflight(app_dir, env=env).summary())
     url = f"http://{settings.host}:{settings.port}"
     print(f"Serving {app_dir} with MODEL_DIR={settings.model_dir}")
     print(f"  API:  {url}\n  docs: {url}/docs")
@@ -225,7 +243,6 @@ def _serve(args: argparse.Namespace) -> int:
         f"  try:  curl -s -XPOST {url}/predict -H 'content-type: application/json' "
         """-d '{"text":"This movie is excellent!"}'"""
     )
-    env = {**os.environ, "MODEL_DIR": str(settings.model_dir)}
     argv = [
         sys.executable,
         "-m",
@@ -240,6 +257,17 @@ def _serve(args: argparse.Namespace) -> int:
     ]
     sys.stdout.flush()
     os.execve(sys.executable, argv, env)  # replace this process: Ctrl-C and SIGTERM reach uvicorn directly
+
+
+def _student_kit(args: argparse.Namespace) -> int:
+    from course_utils.kit import build_kit
+
+    report = build_kit(Path(args.out), make_zip=args.zip, force=args.force)
+    print(report.leak_check.summary())
+    print(f"student kit: {report.out} ({report.files} files, {report.size_bytes / 1e6:.1f} MB)")
+    if report.zip_path:
+        print(f"zip: {report.zip_path} ({report.zip_path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,8 +302,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     gate.set_defaults(run=_gate)
     serve = commands.add_parser("serve", help="serve a capstone app on COURSE_HOST:COURSE_PORT")
-    serve.add_argument("--app-dir", default=str(REFERENCE_SRC))
+    serve.add_argument(
+        "--app-dir",
+        help="folder of app.py (default: the reference capstone, or capstone/src where there is none)",
+    )
     serve.set_defaults(run=_serve)
+    kit = commands.add_parser("student-kit", help="write the student kit; fail if any answer line leaks")
+    kit.add_argument("out", help="folder to write, e.g. build/student-kit")
+    kit.add_argument("--zip", action="store_true", help="also write OUT.zip")
+    kit.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    kit.set_defaults(run=_student_kit)
     add_grade_commands(commands)
     args = parser.parse_args(argv)
     try:
