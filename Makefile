@@ -9,7 +9,7 @@ MODEL  := artifacts/model/model_card.json
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help venv model serve test lint typecheck pytest lab docker pipeline bench audit lock doctor student-kit clean
+.PHONY: help venv model serve test lint typecheck pytest lab docker pipeline bench audit lock doctor student-kit screenshots clean
 
 help:
 	@echo "make serve   set up .venv, build the default model if needed, serve it on 127.0.0.1:8000"
@@ -79,6 +79,10 @@ audit: $(STAMP)
 KIT ?= build/student-kit
 student-kit: $(STAMP)
 	$(BIN)/course-utils student-kit $(KIT) --zip --force
+
+# Refresh docs/screenshots/ (the README's gallery): every notebook of the kit run in JupyterLab in chromium.
+screenshots: model
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/browser/test_jupyterlab_notebooks.py -s
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.txt.new

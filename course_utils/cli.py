@@ -165,6 +165,9 @@ def _build_model(args: argparse.Namespace) -> int:
     folder = build_model(Path(args.out) if args.out else None, force=args.force)
     card = load_model_card(folder)
     print(f"model {card['version']} in {folder}")
+    if phases := card.get("build_phases"):  # absent from cards built before phases were recorded
+        timings = ", ".join(f"{name} {row['wall_s']:.0f}/{row['cpu_s']:.0f}" for name, row in phases.items())
+        print(f"build phases, wall/CPU s: {timings}")
     for fmt, metrics in card["metrics"].items():
         latency = card["latency_ms"][fmt]["batch1_median_ms"]
         size_mb = card["sizes_bytes"][fmt] / 1e6

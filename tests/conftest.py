@@ -22,6 +22,9 @@ from fastapi.responses import PlainTextResponse
 matplotlib.use("Agg")  # headless: figures render without a display
 
 from course_utils.server import BackgroundServer
+from tests.kit_support import kit, kit_env  # session fixtures: one kit set-up for the kit and browser tests
+
+__all__ = ["kit", "kit_env"]
 
 
 def in_ci() -> bool:

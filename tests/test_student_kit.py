@@ -7,23 +7,19 @@ with the file and line.
 The slow tests set the kit up as a student does on a fresh clone, in a folder of its own with its own
 venv (`make venv`: python -m venv + pip; `make model` on a copy of our model, see `kit_env`), never with
 this repository on `sys.path` (subprocesses run with cwd=kit and an environment without PYTHONPATH or
-this repository's venv). Then, inside the kit: every release notebook runs under nbval with the solutions
-injected into a scratch copy; `make test` fails on the untouched starter with a summary and passes on a
-correct capstone written in another style than the reference; `make serve` serves the student's capstone
-and says what it lacks. They print the numbers the course reports: kit files and size, fingerprints,
-set-up time and `make test` time.
+this repository's venv). Then, inside the kit: `make test` fails on the untouched starter with a summary
+and passes on a correct capstone written in another style than the reference; `make serve` serves the
+student's capstone and says what it lacks. They print the numbers the course reports: kit files and size,
+fingerprints, set-up time and `make test` time. Every release notebook, solved, runs in the kit's own
+JupyterLab in a real browser in tests/browser/ (on the same kit set-up: `tests/kit_support.py`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -32,27 +28,15 @@ import pytest
 from course_utils import kit as kit_module
 from course_utils.cli import main
 from course_utils.config import PROJECT_ROOT
-from course_utils.export import build_key
 from course_utils.fingerprint import fingerprint, normalise, secret_fingerprints
 from course_utils.kit import KitError, KitReport, build_kit, check_leaks, secret_lines
 from course_utils.ports import free_port
 from course_utils.process import Process
-from course_utils.training import TrainConfig
 from tests.grading.submissions import write_submission
+from tests.kit_support import KitEnv
 
 RELEASE = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 NAIVE_APP = PROJECT_ROOT / "benchmarks" / "apps" / "naive_app.py"
-
-
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> KitReport:
-    report = build_kit(tmp_path_factory.mktemp("kit") / "deployment-kit", make_zip=True)
-    assert report.zip_path is not None
-    print(
-        f"\nkit: {report.files} files, {report.size_bytes / 1e6:.2f} MB "
-        f"(zip {report.zip_path.stat().st_size / 1e6:.2f} MB); {report.leak_check.summary()}"
-    )
-    return report
 
 
 def _answer_lines(notebook: str) -> list[str]:
@@ -189,70 +173,6 @@ def test_cli_builds_the_kit_and_prints_the_check(tmp_path: Path, capsys: pytest.
 # --- the kit on its own: a fresh folder, its own venv ------------------------------------------------------
 
 
-@dataclass
-class KitEnv:
-    """A built kit set up as on a fresh clone: `root` with its own .venv and model."""
-
-    root: Path
-    env: dict[str, str]
-    setup_s: float
-
-    def run(self, args: list[str], *, timeout_s: float, **extra: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return subprocess.run(
-                args,
-                cwd=self.root,
-                env={**self.env, **extra},
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"{' '.join(args)} did not finish within {timeout_s:.0f}s:\n{exc.stdout!r}")
-
-
-def _clean_env() -> dict[str, str]:
-    """This machine's environment without this repository: no PYTHONPATH, no venv of ours on PATH."""
-    keep = ("HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "CI", "DOCKER_HOST")
-    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_")}
-    path = [
-        p for p in os.environ["PATH"].split(os.pathsep) if not Path(p).resolve().is_relative_to(PROJECT_ROOT)
-    ]
-    return {**env, "PATH": os.pathsep.join(path)}
-
-
-@pytest.fixture(scope="module")
-def kit_env(kit: KitReport, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KitEnv]:
-    """The kit in a fresh folder: `make venv` for real, then `make model` on a copy of our model.
-
-    Why a copy: `make model` fine-tunes for 2-4 minutes on a quiet 2-core machine (much longer when it is
-    busy), with the same code and pins as `make model` here, which CI runs on a fresh clone. The build key
-    covers that code, the data, the base weights and the pins, so the kit's `make model` accepting the copy
-    as current shows the kit builds this very model; a missing input would change the key and rebuild.
-    """
-    root = tmp_path_factory.mktemp("fresh") / "kit"
-    shutil.copytree(kit.out, root)  # the tests below change files: keep the built kit as it was
-    setup = KitEnv(root, _clean_env(), 0.0)
-    started = time.monotonic()
-    venv = setup.run(["make", "venv"], timeout_s=1500)
-    assert venv.returncode == 0, f"make venv failed:\n{venv.stdout[-4000:]}\n{venv.stderr[-4000:]}"
-    venv_s = time.monotonic() - started
-    ours = PROJECT_ROOT / "artifacts" / "model"
-    assert json.loads((ours / "model_card.json").read_text())["build_key"] == build_key(TrainConfig()), (
-        f"{ours} is older than the code that builds it: run `make model` (make test does it first)"
-    )
-    card = root / "artifacts" / "model" / "model_card.json"
-    shutil.copytree(ours, card.parent)
-    copied = card.read_bytes()
-    model = setup.run(["make", "model"], timeout_s=900)
-    assert model.returncode == 0, f"make model failed:\n{model.stdout[-4000:]}\n{model.stderr[-4000:]}"
-    assert card.read_bytes() == copied, "the kit rebuilt the model: an input of its build key differs"
-    setup.setup_s = time.monotonic() - started
-    print(f"\nkit set-up: make venv {venv_s:.0f}s, make model (cached) {setup.setup_s - venv_s:.0f}s")
-    yield setup
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_kit_uses_its_own_library(kit_env: KitEnv) -> None:
@@ -262,50 +182,6 @@ def test_kit_uses_its_own_library(kit_env: KitEnv) -> None:
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).resolve().is_relative_to(kit_env.root.resolve()), result.stdout
     assert (kit_env.root / "artifacts" / "model" / "model_card.json").is_file()
-
-
-def inject_solutions(
-    release: nbformat.NotebookNode, solution: nbformat.NotebookNode
-) -> nbformat.NotebookNode:
-    """The release notebook, each solution cell's source taken from the solution notebook (by grade_id)."""
-    answers = {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in solution.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-    injected = 0
-    for cell in release.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            assert grade_id in answers, f"release cell {grade_id!r} has no solution cell of that grade_id"
-            cell.source = answers[grade_id]
-            injected += 1
-    assert injected, "no solution cell was injected"
-    return release
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-@pytest.mark.parametrize("notebook", RELEASE, ids=lambda p: p.stem)
-def test_release_notebook_runs_in_the_kit_with_solutions_injected(kit_env: KitEnv, notebook: Path) -> None:
-    scratch = kit_env.root / "solved"  # beside notebooks/, so `../capstone` is the kit's capstone
-    scratch.mkdir(exist_ok=True)
-    release = nbformat.read(kit_env.root / "notebooks" / notebook.name, as_version=4)
-    solution = nbformat.read(PROJECT_ROOT / "solutions" / notebook.name, as_version=4)
-    nbformat.write(inject_solutions(release, solution), scratch / notebook.name)
-    args = [
-        ".venv/bin/python",
-        "-m",
-        "pytest",
-        "--nbval-lax",
-        "--nbval-current-env",
-        "--nbval-cell-timeout=300",
-    ]
-    args += ["-p", "no:cacheprovider", "-o", "addopts=", "-q", f"solved/{notebook.name}"]
-    started = time.monotonic()
-    result = kit_env.run(args, timeout_s=1200, COURSE_FAST="1")
-    print(f"\n{notebook.stem} in the kit: {time.monotonic() - started:.0f}s")
-    assert result.returncode == 0, f"{notebook.name} failed in the kit:\n{result.stdout[-6000:]}"
 
 
 @pytest.mark.slow
