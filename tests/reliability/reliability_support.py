@@ -4,7 +4,6 @@ real Prometheus server."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +15,8 @@ import httpx
 import psutil
 from capstone_support import free_port
 from prometheus_client.parser import text_string_to_metric_families
+
+from course_utils.process import Process, StartStop
 
 __all__ = ["PrometheusServer", "RssSampler", "metric_samples", "metric_sum", "tool_path"]
 
@@ -85,9 +86,10 @@ class RssSampler:
         self._thread.join(5)
 
 
-class PrometheusServer:
+class PrometheusServer(StartStop):
     """Debian's `prometheus` on 127.0.0.1:<free port>, scraping `targets` (job `sentiment`) every `scrape_s`,
-    with its config and storage in `folder`. `start()` returns once every target has been scraped."""
+    with its config and storage in `folder`. `start()` returns once every target has been scraped; the
+    process is a `course_utils.process.Process` (own group, bounded stop, log in `folder`)."""
 
     def __init__(self, binary: str, targets: Sequence[str], folder: Path, *, scrape_s: int = 1) -> None:
         self.binary = binary
@@ -97,7 +99,7 @@ class PrometheusServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "prometheus.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
 
     def start(self, timeout_s: float = 60) -> Self:
         config = self.folder / "prometheus.yml"
@@ -111,22 +113,22 @@ class PrometheusServer:
             "    static_configs:\n"
             f"      - targets: {self.targets!r}\n"
         )
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={self.folder / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--storage.tsdb.retention.time=1h",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self._process = Process(
+            [
+                self.binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            output=self.log_path,
+            label="prometheus",
+            stop_timeout_s=15,
+        ).start()
         deadline = time.monotonic() + timeout_s
         while not self._all_targets_up():  # wait for the first successful scrape of every target
-            if self._process.poll() is not None:
-                raise AssertionError(f"prometheus exited: {self.log_path.read_text()[-3000:]}")
+            if not self._process.running:
+                raise AssertionError(f"prometheus exited: {self._process.tail(60)}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"Prometheus did not scrape {self.targets} within {timeout_s} s")
             time.sleep(0.2)
@@ -148,19 +150,5 @@ class PrometheusServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(15)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        if process is not None:
+            process.stop()
