@@ -285,25 +285,33 @@ plt.show()
 # ### Exercise 2 (2 points): deterministic predictions
 #
 # Write `predict_positive(model, tokenizer, texts)` returning a NumPy array of P(positive), one per text,
-# that is **identical on every call even if someone left the model in train mode**. Tokenise with
-# `encode(tokenizer, texts)` (it returns NumPy `input_ids` and `attention_mask`), switch the model to eval
-# mode, and run it inside `torch.inference_mode()` (no gradients are recorded, which saves memory and
-# time). Apply a softmax over the last dimension and keep column 1.
+# that is **identical on every call even if someone left the model in train mode**, and that **leaves the
+# model in the mode it found it**: a caller in the middle of training must not find dropout switched off
+# (read `model.training` first, restore it with `model.train(...)` at the end, even if prediction fails).
+# Tokenise with `encode(tokenizer, texts)` (it returns NumPy `input_ids` and `attention_mask`), switch the
+# model to eval mode, and run it inside `torch.inference_mode()` (no gradients are recorded, which saves
+# memory and time). Apply a softmax over the last dimension and keep column 1. (The library's
+# `predict_proba` predicts too, but leaves the model in eval mode: that is the difference graded here.)
 
 # %% nbgrader={"grade": false, "grade_id": "ex2-predict", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def predict_positive(model, tokenizer, texts):
     """P(positive) for each text as a 1-D NumPy array, independent of the model's mode."""
     ### BEGIN SOLUTION
+    was_training = model.training
     model.eval()
-    batch = encode(tokenizer, texts)
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))
+    try:
+        batch = encode(tokenizer, texts)
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))
+    finally:
+        model.train(was_training)
     return torch.softmax(logits, dim=-1)[:, 1].numpy()
     ### END SOLUTION
 
 
 # %% [markdown]
-# The tests leave the model in train mode on purpose before calling your function.
+# The tests leave the model in train mode on purpose before calling your function, and check that it is
+# still in train mode afterwards.
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-predict-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 model.train()
@@ -312,8 +320,12 @@ second = predict_positive(model, tokenizer, texts)
 assert isinstance(first, np.ndarray) and first.shape == (3,), "return a 1-D NumPy array, one value per text"
 assert np.array_equal(first, second), "two calls differ: call model.eval() before predicting"
 assert ((first >= 0) & (first <= 1)).all(), "return probabilities (softmax), not logits"
+assert model.training, "the model was in train mode and is now in eval mode: restore it with model.train(...)"
+model.eval()  # the rest of the notebook predicts
 print("Exercise 2: all visible tests passed")
 ### BEGIN HIDDEN TESTS
+predict_positive(model, tokenizer, texts)
+assert not model.training, "a model in eval mode must stay in eval mode: restore the mode you found"
 expected = predict_proba(model, tokenizer, texts)[:, 1]
 assert np.allclose(first, expected, atol=1e-5), "values differ from predict_proba: use column 1"
 assert torch.is_grad_enabled(), "use the context manager torch.inference_mode(), not a global switch"

@@ -62,15 +62,17 @@ def predict_positive(model, tokenizer, texts):
 """,
         ),
         right(
-            "model.train(False), torch.no_grad() and F.softmax over dim=1",
+            "model.train(False), torch.no_grad(), F.softmax over dim=1, mode restored without try/finally",
             """
 def predict_positive(model, tokenizer, texts):
     import torch.nn.functional as F
+    mode = model.training
     model.train(False)
     enc = encode(tokenizer, list(texts))
     ids, mask = torch.as_tensor(enc["input_ids"]), torch.as_tensor(enc["attention_mask"])
     with torch.no_grad():
         probs = F.softmax(model(ids, mask), dim=1)
+    model.train(mode)
     return probs[:, 1].detach().cpu().numpy()
 """,
         ),
@@ -86,15 +88,38 @@ def predict_positive(model, tokenizer, texts):
 """,
         ),
         right(
-            "softmax in NumPy on the logits, under inference_mode",
+            "softmax in NumPy on the logits, under inference_mode, the mode restored in a finally",
             """
 def predict_positive(model, tokenizer, texts):
-    model.eval()
-    batch = encode(tokenizer, texts)
-    with torch.inference_mode():
-        logits = model(torch.tensor(batch["input_ids"]), torch.tensor(batch["attention_mask"])).numpy()
+    training = model.training
+    try:
+        model.eval()
+        batch = encode(tokenizer, texts)
+        with torch.inference_mode():
+            logits = model(torch.tensor(batch["input_ids"]), torch.tensor(batch["attention_mask"])).numpy()
+    finally:
+        if training:
+            model.train()
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return (shifted / shifted.sum(axis=-1, keepdims=True))[:, 1]
+""",
+        ),
+        wrong(
+            "the library's predict_proba: right values, but the caller's train mode is left switched off",
+            """
+def predict_positive(model, tokenizer, texts):
+    return predict_proba(model, tokenizer, texts)[:, 1]
+""",
+        ),
+        right(
+            "the library's predict_proba, with the caller's mode saved and restored around it",
+            """
+def predict_positive(model, tokenizer, texts):
+    was_training = model.training
+    try:
+        return predict_proba(model, tokenizer, list(texts))[:, 1]
+    finally:
+        model.train(was_training)
 """,
         ),
         wrong(
