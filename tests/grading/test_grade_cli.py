@@ -28,7 +28,10 @@ def test_grade_one_writes_reports_and_exits_0(
 
 def test_grade_all_writes_the_class_csv(tmp_path: Path, fake_model: Path) -> None:
     write_submission(tmp_path / "class" / "alice")
-    write_submission(tmp_path / "class" / "bob", **{"requirements.txt": "fastapi\n"})
+    # bob is a link to what nbgrader collected: named by the link, not by the folder it resolves to
+    collected = tmp_path / "submitted" / "bob" / "deployment" / "capstone"
+    write_submission(collected, **{"requirements.txt": "fastapi\n"})
+    (tmp_path / "class" / "bob").symlink_to(collected, target_is_directory=True)
     args = ["grade-all", str(tmp_path / "class"), "--jobs", "2", "--out", str(tmp_path / "out")]
     assert main([*args, "--model-dir", str(fake_model), *FAST]) == EXIT_GRADED
     rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
