@@ -44,8 +44,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="workers-bench-") as tmp:
-        servers = {workers: start(workers, Path(tmp)) for workers in (1, 2)}
+        servers: dict[int, ServerProcess] = {}
         try:
+            for workers in (1, 2):  # inside the try: a failed second start still stops the first server
+                servers[workers] = start(workers, Path(tmp))
             throughput: dict[int, list[float]] = {1: [], 2: []}
             for round_ in range(args.rounds):
                 for workers, server in servers.items():

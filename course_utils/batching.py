@@ -149,17 +149,22 @@ class Batcher(Generic[Item, Answer]):
         assert self._queue is not None, "start() creates the queue"
         batch = [await self._queue.get()]  # idle here, without CPU, until someone submits
         window_ends_s = batch[0].arrived_s + self.max_wait_s
-        for _ in range(self.max_batch_size - 1):  # each turn adds one request or ends the batch
-            if not self._queue.empty():  # already waiting: take it, whatever the clock says
-                batch.append(self._queue.get_nowait())
-                continue
-            left_s = window_ends_s - time.monotonic()
-            if left_s <= 0:
-                break  # the first request has waited long enough
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), timeout=left_s))
-            except TimeoutError:
-                break  # nobody came in time: send what we have
+        try:
+            for _ in range(self.max_batch_size - 1):  # each turn adds one request or ends the batch
+                if not self._queue.empty():  # already waiting: take it, whatever the clock says
+                    batch.append(self._queue.get_nowait())
+                    continue
+                left_s = window_ends_s - time.monotonic()
+                if left_s <= 0:
+                    break  # the first request has waited long enough
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout=left_s))
+                except TimeoutError:
+                    break  # nobody came in time: send what we have
+        except asyncio.CancelledError:  # stop() while the window was open: these callers get no answer
+            for request in batch:
+                request.answer.cancel()
+            raise
         return batch
 
     async def _work(self) -> None:

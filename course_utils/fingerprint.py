@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,21 +84,26 @@ def read_text_lines(path: Path) -> list[str] | None:
     except (UnicodeDecodeError, OSError):
         return None
     if path.suffix == ".ipynb":
-        return list(_notebook_lines(text))
+        return _notebook_lines(text)
     return text.splitlines()
 
 
-def _notebook_lines(text: str) -> Iterator[str]:
+def _notebook_lines(text: str) -> list[str]:
+    """Cells' sources and text outputs; a file that is not a notebook of the usual shape is read as text.
+
+    Why so lenient: the files come from students and kits (a scratch notebook, a JSON list named .ipynb),
+    and an unreadable one must never stop a grade or a kit build.
+    """
     try:
-        notebook = json.loads(text)
-    except json.JSONDecodeError:
-        yield from text.splitlines()  # not a notebook after all: read it as text
-        return
-    for cell in notebook.get("cells", []):
-        yield from _joined(cell.get("source", "")).splitlines()
-        for output in cell.get("outputs", []):
-            yield from _joined(output.get("text", "")).splitlines()
-            yield from _joined(output.get("data", {}).get("text/plain", "")).splitlines()
+        lines: list[str] = []
+        for cell in json.loads(text).get("cells") or []:
+            lines += _joined(cell.get("source", "")).splitlines()
+            for output in cell.get("outputs") or []:
+                lines += _joined(output.get("text", "")).splitlines()
+                lines += _joined((output.get("data") or {}).get("text/plain", "")).splitlines()
+        return lines
+    except (ValueError, AttributeError, TypeError):
+        return text.splitlines()
 
 
 def _joined(value: str | list[str]) -> str:

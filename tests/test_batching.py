@@ -160,6 +160,16 @@ async def test_stop_cancels_what_is_computing_or_queued() -> None:
     assert computing.cancelled() and queued.cancelled(), "every caller hears of the stop, none hangs"
 
 
+async def test_stop_while_a_batch_window_is_open_cancels_its_callers() -> None:
+    """A request taken off the queue into an open window must hear of stop(), not wait forever."""
+    batcher = Batcher(lambda items: items, max_batch_size=8, max_wait_s=5.0).start()
+    waiting = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.1)  # the worker holds it in a batch and waits for company
+    await batcher.stop()
+    await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), timeout=2)
+    assert waiting.cancelled()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -56,3 +56,18 @@ def test_notebook_cells_are_read_as_source_not_json(tmp_path: Path) -> None:
     assert list(texts) == ["nb.ipynb"]
     leaks = find_leaks(texts, secret_fingerprints([ANSWER], given=[]))
     assert [str(leak) for leak in leaks] == [f"nb.ipynb:2: {ANSWER}"]
+
+
+def test_a_notebook_of_an_odd_shape_is_read_as_text(tmp_path: Path) -> None:
+    """Student files are untrusted: valid JSON of another shape never raises, it is read as plain text."""
+    for number, body in enumerate(
+        [
+            '["a list"]',
+            '{"cells": null}',
+            '{"cells": [{"source": 5}]}',
+            '{"cells": [{"source": "x", "outputs": [{"data": []}]}]}',
+        ]
+    ):
+        path = tmp_path / f"odd{number}.ipynb"
+        path.write_text(body)
+        assert read_text_lines(path) is not None, body
