@@ -76,6 +76,8 @@ IGNORED_NAMES = frozenset(
 _IGNORED_SUFFIXES = (".pyc", ".egg-info")
 
 _SOLUTION_MARKERS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+#: What nbgrader writes in place of a solution (nbgrader_config.py's ClearSolutions stubs).
+_NBGRADER_STUBS = ("# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE")
 #: Lines the library may share with an answer on purpose, each with its reason (an instructor's review).
 SHARED_LINES_FILE = PROJECT_ROOT / "tools" / "student_kit" / "shared_lines.txt"
 #: Lines that only name things: imports, decorators, `except` clauses, an `__all__` entry, the opening line
@@ -145,16 +147,25 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _regions(lines: Iterable[str]) -> Iterator[str]:
-    """The lines between `### BEGIN SOLUTION` and `### END SOLUTION` (and the hidden-test markers)."""
-    inside = False
+def _split_regions(lines: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(inside, outside): the lines between the solution / hidden-test markers, and the rest (markers
+    dropped). Outside is what nbgrader keeps of a source when it makes the release."""
+    inside: list[str] = []
+    outside: list[str] = []
+    in_region = False
     for line in lines:
         if any(begin in line for begin, _ in _SOLUTION_MARKERS):
-            inside = True
+            in_region = True
         elif any(end in line for _, end in _SOLUTION_MARKERS):
-            inside = False
-        elif inside:
-            yield line
+            in_region = False
+        else:
+            (inside if in_region else outside).append(line)
+    return inside, outside
+
+
+def _regions(lines: Iterable[str]) -> list[str]:
+    """The lines between `### BEGIN SOLUTION` and `### END SOLUTION` (and the hidden-test markers)."""
+    return _split_regions(lines)[0]
 
 
 def _unmarked_solution_cells(path: Path) -> Iterator[str]:
@@ -182,8 +193,9 @@ def secret_lines(repo: Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
 
     Secret: every solution and hidden-test region of the notebook sources and notebooks, every text file
     of the reference capstone (its model copy excluded: students build the same model; its pins too: they
-    are the course's) and the hidden probes. Given: the release notebooks, the capstone starter, lines that
-    only name things (`_NAMING_ONLY`) and the reviewed shared lines (`SHARED_LINES_FILE`).
+    are the course's) and the hidden probes. Given: what nbgrader keeps of the sources (the lines outside
+    their regions, and its stubs), the capstone starter, lines that only name things (`_NAMING_ONLY`) and
+    the reviewed shared lines (`SHARED_LINES_FILE`).
     """
     solutions = repo / "solutions"
     if not solutions.is_dir():
@@ -192,10 +204,15 @@ def secret_lines(repo: Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
             "what the leak check looks for. Run `course-utils student-kit` there."
         )
     secret: list[str] = []
+    # Given: what nbgrader keeps of each source (never the release notebooks themselves: a stale or
+    # hand-edited release, or a stray file in notebooks/, must not vouch for its own lines).
+    kept: list[str] = list(_NBGRADER_STUBS)
     for path in sorted(solutions.glob("src/*.py")) + sorted(solutions.glob("*.ipynb")):
-        secret.extend(_regions(read_text_lines(path) or []))
-        if path.suffix == ".ipynb":
-            secret.extend(_unmarked_solution_cells(path))
+        inside, outside = _split_regions(read_text_lines(path) or [])
+        secret.extend(inside)
+        whole = set(_unmarked_solution_cells(path)) if path.suffix == ".ipynb" else set()
+        secret.extend(whole)
+        kept.extend(line for line in outside if line not in whole)
     for path in _files(solutions / "capstone"):
         if path.name != "requirements.txt":  # its pins are the course's, shipped in requirements.txt
             secret.extend(read_text_lines(path) or [])
@@ -203,9 +220,9 @@ def secret_lines(repo: Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
     if probes.is_file():
         secret.extend(_probe_texts(probes))
     given: list[str] = [line for line in secret if _NAMING_ONLY.fullmatch(" ".join(line.split()))]
-    for folder in (repo / "notebooks", repo / "capstone"):
-        for path in _files(folder):
-            given.extend(read_text_lines(path) or [])
+    given.extend(kept)
+    for path in _files(repo / "capstone"):  # the starter
+        given.extend(read_text_lines(path) or [])
     shared = repo / SHARED_LINES_FILE.relative_to(PROJECT_ROOT)
     if shared.is_file():
         given.extend(ln for ln in shared.read_text(encoding="utf-8").splitlines() if not ln.startswith("#"))

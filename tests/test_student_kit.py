@@ -155,6 +155,24 @@ def test_a_leaking_build_fails_with_file_and_line_and_leaves_no_kit(
     assert sorted(tmp_path.iterdir()) == [], "a leaking build left files behind"
 
 
+def test_a_stale_release_notebook_holding_answers_is_a_leak(kit: KitReport, tmp_path: Path) -> None:
+    """The release notebooks ship, so they never vouch for their own lines: a release made from the
+    solutions by mistake (answers in notebooks/) fails the check, in the repository as in the kit."""
+    repo = tmp_path / "repo"
+    for part in ("solutions/src", "solutions/capstone", "solutions/grading", "capstone", "tools/student_kit"):
+        shutil.copytree(PROJECT_ROOT / part, repo / part)
+    for notebook in (PROJECT_ROOT / "solutions").glob("*.ipynb"):
+        shutil.copyfile(notebook, repo / "solutions" / notebook.name)
+    shutil.copytree(PROJECT_ROOT / "notebooks", repo / "notebooks")
+    stale = "02_minimal_api.ipynb"
+    shutil.copyfile(PROJECT_ROOT / "solutions" / stale, repo / "notebooks" / stale)
+    copy = tmp_path / "kit"
+    shutil.copytree(kit.out, copy)
+    shutil.copyfile(repo / "notebooks" / stale, copy / "notebooks" / stale)
+    leaks = kit_module.check_leaks(copy, repo=repo).leaks
+    assert leaks and {leak.path for leak in leaks} == {f"notebooks/{stale}"}, leaks[:5]
+
+
 def test_build_refuses_a_full_folder_and_one_it_would_copy_into_itself(tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(KitError, match="not empty"):

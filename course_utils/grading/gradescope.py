@@ -46,6 +46,7 @@ from packaging.requirements import Requirement
 
 from course_utils.config import PROJECT_ROOT
 from course_utils.errors import CourseUtilsError
+from course_utils.grading.reference_copy import answer_files
 from course_utils.grading.report import GradeReport, write_atomic
 from course_utils.grading.rubric import RUBRIC
 from course_utils.pins import normalise, read_pins
@@ -176,12 +177,6 @@ def grader_pins(project_root: Path = PROJECT_ROOT) -> list[str]:
     return [f"{name}=={locked[name]}" for name in sorted(needed)]
 
 
-def _capstone_answer_files(root: Path) -> list[Path]:
-    """The files `grading.reference_copy` reads from a capstone: `src/**/*.py`, `Dockerfile`, `deploy.md`."""
-    sources = sorted((root / "src").rglob("*.py"))
-    return [*sources, *(p for p in (root / "Dockerfile", root / "deploy.md") if p.is_file())]
-
-
 def _library_files(project_root: Path) -> Iterator[Path]:
     package = project_root / "course_utils"
     for path in sorted(package.rglob("*")):
@@ -199,7 +194,7 @@ def _entries(project_root: Path, model_dir: Path, probes_file: Path) -> Iterator
             yield (_MODEL / name).as_posix(), model_dir / name
     yield _PROBES.as_posix(), probes_file
     for folder in (_REFERENCE, _STARTER):
-        for path in _capstone_answer_files(project_root / folder):
+        for path in answer_files(project_root / folder):  # what the refusal check reads
             yield (folder / path.relative_to(project_root / folder)).as_posix(), path
 
 
@@ -359,14 +354,21 @@ def run_autograder(
 
 
 def check_setup(source: Path) -> str:
-    """What setup.sh checks before the image is used: the configuration, the probes, the model's hashes.
+    """What setup.sh checks before the image is used: the configuration, that submissions can run as a
+    sandbox uid, the probes, the model's hashes.
 
     Failing here fails Gradescope's image build with this message, instead of every submission later.
     """
+    from course_utils.grading.isolation import isolation_problem
     from course_utils.grading.probe_set import load_probes
     from course_utils.onnx_model import verify_model_dir
 
     config = _read_config(source)
+    if problem := isolation_problem():
+        raise BundleError(
+            f"Submissions could not run as an unprivileged sandbox uid in this image: {problem} Every "
+            "submission would get a grader error; fix the image (setup.sh) and upload again."
+        )
     probes = load_probes(source / _PROBES)
     present = [name for name in MODEL_FILES if (source / _MODEL / name).is_file()]
     card = verify_model_dir(source / _MODEL, files=[name for name in present if name != "model_card.json"])

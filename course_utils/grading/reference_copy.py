@@ -43,6 +43,7 @@ from course_utils.fingerprint import (
 __all__ = [
     "REFUSE_SHARE",
     "ReferenceMatch",
+    "answer_files",
     "answer_fingerprints",
     "default_reference_dir",
     "match_reference",
@@ -66,7 +67,7 @@ def default_reference_dir() -> Path | None:
     return _REFERENCE_DIR if (_REFERENCE_DIR / "src").is_dir() else None
 
 
-def _answer_files(capstone: Path) -> list[Path]:
+def answer_files(capstone: Path) -> list[Path]:
     """The files whose lines are the capstone's work: its Python sources, Dockerfile and deploy.md."""
     sources = sorted((capstone / "src").rglob("*.py")) if (capstone / "src").is_dir() else []
     return [*sources, *(path for path in (capstone / "Dockerfile", capstone / "deploy.md") if path.is_file())]
@@ -89,18 +90,29 @@ def answer_fingerprints(reference: Path, *, starter: Path | None = None) -> froz
     which only adds the starter's few lines to the answer (a starter then matches well under 1%).
     """
     starter = starter_beside(reference) if starter is None else starter
-    given = _lines(_answer_files(starter)) if starter.is_dir() else iter(())
-    return secret_fingerprints(_lines(_answer_files(reference)), given=given)
+    given = _lines(answer_files(starter)) if starter.is_dir() else iter(())
+    return secret_fingerprints(_lines(answer_files(reference)), given=given)
+
+
+def _read_first(path: Path) -> tuple[bool, str]:
+    """Sort key: the files an app runs or documents (`.py`, `.md`, `Dockerfile`) before any other file."""
+    return (path.suffix not in (".py", ".md") and path.name != "Dockerfile", path.as_posix())
 
 
 def _submission_texts(root: Path) -> dict[str, list[str]]:
-    """Every text file of the submission (relative path -> lines), skipping model/, caches and big files."""
+    """Every text file of the submission (relative path -> lines), skipping model/, caches and big files.
+
+    Python files are read wherever they sit, `model/` and caches included: the app can import them from
+    there. They and the other answer-bearing files are read first, so padding a submission with thousands
+    of small files cannot push `src/` past the `_MAX_FILES` bound.
+    """
     texts: dict[str, list[str]] = {}
-    for path in sorted(root.rglob("*")):
+    for path in sorted(root.rglob("*"), key=_read_first):
         relative = path.relative_to(root)
-        if _SKIPPED_DIRS.intersection(relative.parts[:-1]) or any(
-            p.endswith("_cache") for p in relative.parts
-        ):
+        skipped = _SKIPPED_DIRS.intersection(relative.parts[:-1]) or any(
+            part.endswith("_cache") for part in relative.parts[:-1]
+        )
+        if skipped and path.suffix != ".py":
             continue
         if not path.is_file() or path.is_symlink() or path.stat().st_size > _MAX_FILE_BYTES:
             continue

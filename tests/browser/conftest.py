@@ -56,9 +56,14 @@ def lab(kit_env: KitEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Debian's chromium driven by Playwright (which cannot download its own browsers here)."""
+    """Debian's chromium driven by Playwright (which cannot download its own browsers here).
+
+    Module-scoped, not session-scoped: Playwright's sync API keeps an asyncio loop marked as running in
+    the main thread while it is open, and every later async test (anyio) would then fail with "Cannot run
+    the event loop while another loop is running".
+    """
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail(

@@ -71,6 +71,22 @@ def test_the_reference_moved_into_one_module_still_matches(tmp_path: Path) -> No
     assert match_reference(folder, REFERENCE).refused
 
 
+def test_the_reference_hidden_where_caches_live_or_behind_padding_still_matches(tmp_path: Path) -> None:
+    """`.py` files are read wherever the app could import them from, and before any padding files."""
+    folder = copy_capstone(STARTER, tmp_path / "hidden")
+    hidden = folder / "src" / "model"  # model/ is skipped for data, not for code
+    hidden.mkdir(parents=True)
+    for path in sorted((REFERENCE / "src").glob("*.py")):
+        (hidden / path.name).write_text(path.read_text())
+    for name in ("Dockerfile", "deploy.md"):
+        (folder / name).write_text((REFERENCE / name).read_text())
+    padding = folder / "aaa"
+    padding.mkdir()
+    for number in range(2_100):  # more than the reader's file bound, sorted before src/
+        (padding / f"{number:04}.txt").write_text("padding\n")
+    assert match_reference(folder, REFERENCE).refused
+
+
 @pytest.mark.parametrize("name", ["starter", "mini_app", *sorted(WHEATS)])
 def test_independent_work_is_not_refused(tmp_path: Path, name: str) -> None:
     if name == "starter":
