@@ -31,7 +31,16 @@ from pathlib import Path
 
 from course_utils.config import PROJECT_ROOT
 from course_utils.errors import CourseUtilsError
-from course_utils.fingerprint import Leak, find_leaks, read_text_lines, secret_fingerprints, tree_texts
+from course_utils.fingerprint import (
+    MIN_CHARS,
+    Leak,
+    find_leaks,
+    normalise,
+    read_text_lines,
+    secret_fingerprints,
+    tree_texts,
+)
+from course_utils.grading.probe_set import load_probes
 
 __all__ = [
     "IGNORED_NAMES",
@@ -229,11 +238,40 @@ def secret_lines(repo: Path = PROJECT_ROOT) -> tuple[list[str], list[str]]:
     return secret, given
 
 
+def _probe_spellings(probes_file: Path) -> set[str]:
+    """Each hidden probe text as a copy would hold it: as is, inside a repr or inside a JSON string.
+
+    Texts shorter than `MIN_CHARS` are left out ("Meh."): as common words, they cannot be told from text
+    that merely contains them.
+    """
+    spellings: set[str] = set()
+    for probe in load_probes(probes_file).probes:
+        for spelling in (probe.text, repr(probe.text)[1:-1], json.dumps(probe.text)[1:-1]):
+            if len(text := normalise(spelling)) >= MIN_CHARS:
+                spellings.add(text)
+    return spellings
+
+
+def _probe_leaks(texts: dict[str, list[str]], probes_file: Path) -> list[Leak]:
+    """Lines holding a hidden probe text anywhere (in a list, a dict, a call), not only as the whole line."""
+    spellings = _probe_spellings(probes_file) if probes_file.is_file() else set()
+    return [
+        Leak(name, number, line)
+        for name, lines in texts.items()
+        for number, line in enumerate(lines, start=1)
+        if any(spelling in normalise(line) for spelling in spellings)
+    ]
+
+
 def check_leaks(kit: Path, repo: Path = PROJECT_ROOT) -> LeakCheck:
-    """Scan every text file under `kit` for secret lines of `repo` (see `secret_lines`)."""
+    """Scan every text file under `kit` for secret lines of `repo` (see `secret_lines`) and, inside any
+    line, for the hidden probe texts."""
     secret = secret_fingerprints(*secret_lines(repo))
     texts = tree_texts(kit)
-    return LeakCheck(len(secret), len(texts), tuple(find_leaks(texts, secret)))
+    leaks = {(leak.path, leak.line_number): leak for leak in find_leaks(texts, secret)}
+    for leak in _probe_leaks(texts, repo / "solutions" / "grading" / "probes.jsonl"):
+        leaks.setdefault((leak.path, leak.line_number), leak)
+    return LeakCheck(len(secret), len(texts), tuple(leaks[key] for key in sorted(leaks)))
 
 
 def _leak_message(check: LeakCheck) -> str:

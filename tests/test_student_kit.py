@@ -173,6 +173,21 @@ def test_a_stale_release_notebook_holding_answers_is_a_leak(kit: KitReport, tmp_
     assert leaks and {leak.path for leak in leaks} == {f"notebooks/{stale}"}, leaks[:5]
 
 
+def test_a_hidden_probe_quoted_inside_a_line_is_a_leak(kit: KitReport, tmp_path: Path) -> None:
+    """A probe copied into a list of sample texts (say, the public sample) is found, not only whole lines."""
+    probe = next(
+        text
+        for line in (PROJECT_ROOT / "solutions" / "grading" / "probes.jsonl").read_text().splitlines()
+        if len(text := json.loads(line)["text"]) >= 30
+    )
+    copy = tmp_path / "kit"
+    shutil.copytree(kit.out, copy)
+    target = copy / "course_utils" / "grading" / "probe_set.py"
+    target.write_text(target.read_text() + f"\nEXTRA = [\n    {probe!r},\n]\n")
+    leaks = kit_module.check_leaks(copy).leaks
+    assert [leak.path for leak in leaks] == ["course_utils/grading/probe_set.py"], leaks[:5]
+
+
 def test_build_refuses_a_full_folder_and_one_it_would_copy_into_itself(tmp_path: Path) -> None:
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(KitError, match="not empty"):
