@@ -120,9 +120,11 @@ class LeakCheck:
 
     @property
     def ok(self) -> bool:
+        """True when no secret line was found."""
         return not self.leaks
 
     def summary(self) -> str:
+        """One line for the build's output: passed or how many lines leaked, and what was scanned."""
         result = "passed" if self.ok else f"FAILED: {len(self.leaks)} leaked lines"
         return f"leak check {result} ({self.fingerprints} secret fingerprints, {self.files_scanned} files)"
 
@@ -289,7 +291,11 @@ def _copy(repo: Path, target: Path) -> None:
     for source_name, kit_name in KIT_CONTENT:
         source = repo / source_name
         if not source.exists():
-            raise KitError(f"{source_name!r} is missing from {str(repo)!r}, so the kit would be incomplete.")
+            raise KitError(
+                f"{source_name!r} is missing from {str(repo)!r}, so the kit would be incomplete. Restore it "
+                f"(`git checkout -- {source_name}`, or `make model`/`tools/build_notebooks.py` for generated "
+                "files) or take it out of course_utils.kit.KIT_CONTENT, then build again."
+            )
         for path in _files(source):
             dest = target / kit_name / path.relative_to(source) if source.is_dir() else target / kit_name
             dest.parent.mkdir(parents=True, exist_ok=True)

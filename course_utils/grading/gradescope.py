@@ -53,10 +53,15 @@ from course_utils.pins import normalise, read_pins
 
 __all__ = [
     "HIDDEN_PROBE_CHECKS",
+    "MODEL_FILES",
+    "NOT_FOR_GRADING",
+    "VISIBILITIES",
     "BundleError",
     "BundleSummary",
     "Visibility",
+    "add_bundle_command",
     "build_bundle",
+    "check_setup",
     "grader_pins",
     "gradescope_results",
     "main",
