@@ -347,6 +347,7 @@ def run_autograder(
             reference_dir=source / _REFERENCE,
             allow_reference=config["allow_reference"],
             docker=None,  # Gradescope has no Docker daemon: the bonus check says so and is skipped
+            isolation=True,  # root here, beside the probes: never run student code as root (fail closed)
         )
         student = _student(metadata_file) if metadata_file else "submission"
         report = grade(submission, student=student, options=options)

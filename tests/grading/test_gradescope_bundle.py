@@ -25,7 +25,7 @@ import pytest
 from submissions import MINI_APP, write_submission
 
 from course_utils.config import PROJECT_ROOT
-from course_utils.grading import RUBRIC
+from course_utils.grading import RUBRIC, GradeOptions, GradeReport
 from course_utils.grading.gradescope import (
     HIDDEN_PROBE_CHECKS,
     BundleSummary,
@@ -183,6 +183,26 @@ def test_setup_installs_the_course_pins_of_grading_only(bundle: BundleSummary) -
 def test_two_builds_are_byte_identical(bundle: BundleSummary, tmp_path: Path) -> None:
     again = build_bundle(tmp_path / "again.zip")
     assert again.path.read_bytes() == bundle.path.read_bytes()
+
+
+def test_the_autograder_never_runs_student_code_as_root(
+    bundle: BundleSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gradescope runs the grader as root beside the probes: isolation is required, not best effort."""
+    from course_utils.grading import grader
+
+    seen: list[GradeOptions] = []
+
+    def fake_grade(path: Path, *, student: str | None = None, options: GradeOptions) -> GradeReport:
+        seen.append(options)
+        raise grader.GraderSetupError("stop here: only the options are under test")
+
+    monkeypatch.setattr(grader, "grade", fake_grade)
+    source = tmp_path / "source"
+    with zipfile.ZipFile(bundle.path) as archive:
+        archive.extractall(source)
+    run_autograder(source=source, submission=tmp_path, results=tmp_path / "out")
+    assert [options.isolation for options in seen] == [True]
 
 
 def test_a_broken_bundle_still_writes_a_complete_zero_report(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@
 # 3. A check that the bundle is whole (model hashes, probes, configuration): a broken bundle fails the
 #    image build with a message instead of every submission later.
 # 4. Only root may enter /autograder/source (hidden probes, reference capstone): the grader copies what a
-#    submission needs into its own workspace and runs student code as an unprivileged uid where it can
-#    (the report says when it cannot: docs/instructors.md, "Known limit").
+#    submission needs into its own workspace and runs student code as an unprivileged uid, or refuses to
+#    grade (never as root).
 set -euo pipefail
 
 SOURCE=/autograder/source
