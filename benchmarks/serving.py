@@ -409,6 +409,14 @@ def _row(rows: Sequence[Row], server: str, load: int | str) -> Row | None:
     return next((r for r in rows if r.server == server and r.load == load), None)
 
 
+#: The targets (issue "Faster at both ends"): the reference against the better LitServe at c=32 (with a
+#: lower p99), its share of the raw model's best batched items/s at c=64, its p50 at c=1 against the raw
+#: batch-1 inference plus tokenisation.
+VS_LITSERVE = 1.5
+RAW_SHARE = 0.7
+C1_BUDGET_FACTOR = 1.5
+
+
 def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Target]:
     """The issue's four ratio targets from one run's medians (NaN and MISSED when a row is absent)."""
     nan_row = Row("", 0, math.nan, math.nan, math.nan, 0, math.nan, math.nan, 0)
@@ -424,7 +432,7 @@ def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Targe
     ref1 = _row(rows, "reference batched", 1) or nan_row
     best = max(raw, key=lambda p: p.items_per_s)
     one = next(p for p in raw if p.batch_size == 1)
-    budget_ms = 2 * (one.infer_ms + one.tokenise_ms)
+    budget_ms = C1_BUDGET_FACTOR * (one.infer_ms + one.tokenise_ms)
     speedup = ref32.rps / naive32.rps
     vs_lit = ref32.rps / lit32.rps
     share = ref64.rps / best.items_per_s
@@ -437,27 +445,27 @@ def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Targe
             f"{ref32.rps:.0f} vs {naive32.rps:.0f} req/s",
         ),
         Target(
-            "reference batched >= 1.2x LitServe req/s at c=32, lower p99",
+            f"reference batched >= {VS_LITSERVE}x LitServe req/s at c=32, lower p99",
             vs_lit,
-            1.2,
-            vs_lit >= 1.2 and ref32.p99_ms < lit32.p99_ms,
+            VS_LITSERVE,
+            vs_lit >= VS_LITSERVE and ref32.p99_ms < lit32.p99_ms,
             f"{ref32.rps:.0f} vs {lit32.rps:.0f} req/s ({lit32.server}, the better LitServe); "
             f"p99 {ref32.p99_ms:.1f} vs {lit32.p99_ms:.1f} ms",
         ),
         Target(
-            "reference batched at c=64 >= 60% of raw best batched items/s",
+            f"reference batched at c=64 >= {RAW_SHARE:.0%} of raw best batched items/s",
             share,
-            0.6,
-            share >= 0.6,
+            RAW_SHARE,
+            share >= RAW_SHARE,
             f"{ref64.rps:.0f} req/s vs {best.items_per_s:.0f} items/s at batch {best.batch_size}",
         ),
         Target(
-            "reference batched p50 at c=1 <= 2x (raw batch-1 + tokenise)",
+            f"reference batched p50 at c=1 <= {C1_BUDGET_FACTOR}x (raw batch-1 + tokenise)",
             ref1.p50_ms,
             budget_ms,
             ref1.p50_ms <= budget_ms,
             f"p50 {ref1.p50_ms:.2f} ms vs budget {budget_ms:.2f} ms "
-            f"(2 x ({one.infer_ms:.2f} + {one.tokenise_ms:.3f}))",
+            f"({C1_BUDGET_FACTOR} x ({one.infer_ms:.2f} + {one.tokenise_ms:.3f}))",
         ),
     ]
 
