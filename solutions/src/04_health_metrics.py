@@ -18,9 +18,11 @@
 #
 # **Goal.** Make the service observable: a readiness endpoint that tells a load balancer when to send
 # traffic, a middleware that logs one structured line per request with its latency, and Prometheus
-# metrics (a counter and a latency histogram) that we scrape, parse and plot.
+# metrics (a counter and a latency histogram) that we scrape, parse and plot. Then decide what to watch:
+# the four golden signals (latency, traffic, errors, saturation), their percentiles over time as a
+# Grafana panel draws them, and alert rules on them, tested with `promtool`.
 #
-# **Time.** About 75 minutes. **Graded.** 3 exercises, 7 points.
+# **Time.** About 100 minutes. **Graded.** 3 exercises, 7 points.
 
 # %% [markdown]
 # ## 1. Setup
@@ -30,10 +32,14 @@
 # %%
 import json
 import logging
+import shutil
+import tempfile
+import textwrap
 import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,22 +49,26 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from IPython.display import display
 from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
 
 # %% [markdown]
 # `prometheus_client` for the metrics and its parser for reading them back; from `course_utils`, the
 # model, the background server and a bounded load generator.
 
 # %%
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               ProcessCollector, generate_latest)
 from prometheus_client.parser import text_string_to_metric_families
 
 from course_utils.bench import run_closed_loop
 from course_utils.config import get_settings
 from course_utils.contract import LABELS, LATENCY_BUCKET_MAX_S, LATENCY_HISTOGRAM, REQUESTS_COUNTER
 from course_utils.model import load_classifier, load_model_card, load_tokenizer, predict_proba
+from course_utils.process import run
 from course_utils.server import BackgroundServer, stop_all
 
 settings = get_settings()
+WORK = Path(tempfile.mkdtemp(prefix="nb04-"))  # scratch folder for the alert rules; the last cell deletes it
 
 
 # %% [markdown]
@@ -216,12 +226,16 @@ async def lifespan(app):
 
 # %% [markdown]
 # The app and its metrics, plus a logger whose lines we collect in a list so we can look at them as a
-# table (a real service writes them to stdout, where the platform collects them).
+# table (a real service writes them to stdout, where the platform collects them). Two more series measure
+# how *full* the service is (section 8): the requests being served right now, and the CPU time of this
+# process (`ProcessCollector` adds `process_cpu_seconds_total` and friends).
 
 # %%
 app = FastAPI(title="Sentiment API (notebook 04)", lifespan=lifespan)
 registry = CollectorRegistry()
 metrics = make_metrics(registry)
+in_flight = Gauge("http_requests_in_flight", "HTTP requests being served right now.", registry=registry)
+ProcessCollector(registry=registry)
 
 access_lines = []
 
@@ -240,14 +254,16 @@ access_log.propagate = False
 # %% [markdown]
 # The middleware wraps every request: it times it, counts it by method, **route template** and status, and
 # logs one JSON line with a request id (taken from the `x-request-id` header, or a new one) that it also
-# returns to the client, so a user's complaint can be matched to a log line.
+# returns to the client, so a user's complaint can be matched to a log line. While the request runs, it
+# counts in the in-flight gauge.
 
 # %%
 @app.middleware("http")
 async def observe(request: Request, call_next):
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
     t0 = time.perf_counter()
-    response = await call_next(request)
+    with in_flight.track_inprogress():  # +1 now, -1 when the block ends, even on an exception
+        response = await call_next(request)
     latency_ms = (time.perf_counter() - t0) * 1000
     route = request.scope.get("route")
     route = route.path if route is not None else "unmatched"  # bounded: never the raw path
@@ -443,7 +459,245 @@ pd.Series({"server: p95 is at most (ms)": p95_bound_ms,
            "clients: measured p95 (ms)": max(load.p95_ms, load_neg.p95_ms)}).round(1)
 
 # %% [markdown]
-# ## 8. Stop the server
+# ## 8. What to monitor: the four golden signals
+#
+# A service can export hundreds of series; four of them tell you whether users are served well (Google's
+# SRE book calls them the *golden signals*). Everything else helps to find out *why* they are not.
+#
+# | signal | the question | series in this service | PromQL for a panel or an alert |
+# |---|---|---|---|
+# | **latency** | how long does a prediction take? | `predict_latency_seconds` (histogram) | `histogram_quantile(0.95, sum by (le) (rate(predict_latency_seconds_bucket[1m])))` |
+# | **traffic** | how much is asked of it? | `http_requests_total` (counter) | `sum(rate(http_requests_total[1m]))` requests per second |
+# | **errors** | what share of it fails? | `http_requests_total{status=~"5.."}` | `sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))` |
+# | **saturation** | how full is it? | `http_requests_in_flight` (gauge); `process_cpu_seconds_total` (counter); a queue's depth where there is a queue (notebook 06's batcher) | `sum(http_requests_in_flight)`; `rate(process_cpu_seconds_total[1m])` cores busy |
+#
+# Counters are only ever read through `rate()` or `increase()`: their raw value counts since the process
+# started, and it drops to zero when the process restarts (which `rate()` handles). Saturation warns
+# *before* the other three go bad: a service at 100% CPU or with a growing queue is about to get slow.
+#
+# To compute the table's queries ourselves we keep every sample of a scrape, one row each, as Prometheus
+# stores them: a series is a name plus its labels.
+
+# %%
+def scrape(url):
+    """Every sample of `url`/metrics, indexed by series (name + labels), with the time of the scrape."""
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    rows = [{"series": s.name + json.dumps(s.labels, sort_keys=True), "name": s.name, "value": s.value,
+             "le": s.labels.get("le"), "status": s.labels.get("status", "")}
+            for family in text_string_to_metric_families(text) for s in family.samples]
+    return time.perf_counter(), pd.DataFrame(rows).set_index("series")
+
+
+now, snapshot = scrape(srv.url)
+snapshot[snapshot["name"].str.startswith(("http_requests", "process_cpu"))][["value"]]
+
+# %% [markdown]
+# `histogram_quantile` does not know the observations, only cumulative bucket counts. It finds the bucket
+# that holds the rank `q × total` and **interpolates linearly** inside it; a rank in the `+Inf` bucket gets
+# the highest finite bound. That is the whole algorithm:
+
+# %%
+def histogram_quantile(q, cumulative):
+    """Prometheus' estimate of quantile `q` from cumulative bucket counts indexed by sorted bounds (s)."""
+    bounds, counts = cumulative.index.to_numpy(dtype=float), cumulative.to_numpy(dtype=float)
+    if counts[-1] == 0:
+        return float("nan")  # no observation in the window: Grafana draws a gap
+    rank = q * counts[-1]
+    i = int(np.searchsorted(counts, rank))  # the first bucket whose count reaches the rank
+    if i == len(bounds) - 1:
+        return float(bounds[-2])  # the +Inf bucket has no upper bound to interpolate to
+    lower, below = (bounds[i - 1], counts[i - 1]) if i > 0 else (0.0, 0.0)
+    return float(lower + (bounds[i] - lower) * (rank - below) / (counts[i] - below))
+
+
+# %% [markdown]
+# A window's signals come from two scrapes: how much each counter **grew** (`increase()`; divide by the
+# seconds for `rate()`), then the same sums as the PromQL. For latency: sum the buckets' growth by `le`,
+# then take the quantiles, as `histogram_quantile(0.95, sum by (le) (rate(x_bucket[1m])))` does.
+
+# %%
+def golden_signals(start, end):
+    """The four signals over the window between two scrapes, computed as the table's PromQL does."""
+    (t0, before), (t1, after) = start, end
+    grew = after.assign(value=after["value"].sub(before["value"], fill_value=0))
+    http = grew[grew["name"] == "http_requests_total"]
+    latency = grew[grew["name"] == f"{LATENCY_HISTOGRAM}_bucket"]
+    by_le = latency.groupby(latency["le"].astype(float))["value"].sum().sort_index()
+    cpu = grew.loc[grew["name"] == "process_cpu_seconds_total", "value"].sum()
+    return {"traffic (req/s)": http["value"].sum() / (t1 - t0),
+            "errors (5xx share)": http.loc[http["status"].str.startswith("5"), "value"].sum() / max(http["value"].sum(), 1),
+            **{f"p{round(q * 100)} (ms)": 1000 * histogram_quantile(q, by_le) for q in (0.5, 0.95, 0.99)},
+            "CPU (cores busy)": cpu / (t1 - t0)}
+
+
+# %% [markdown]
+# A gauge is not a counter: what it says between two scrapes is lost. So while a load runs we read the
+# in-flight gauge every 0.1 s and keep its peak, what `max_over_time(http_requests_in_flight[1m])` gives
+# Prometheus from its own scrapes.
+
+# %%
+def load_and_watch(clients, text, n_requests):
+    """Run one bounded load in a thread; meanwhile sample the in-flight gauge. Returns its peak."""
+    loader = threading.Thread(target=run_closed_loop, args=(f"{srv.url}/predict",), daemon=True,
+                              kwargs={"method": "POST", "json": {"text": text}, "concurrency": clients,
+                                      "n_requests": n_requests, "progress": False})
+    loader.start()
+    seen = [0.0]
+    while loader.is_alive():
+        seen.append(scrape(srv.url)[1].loc["http_requests_in_flight{}", "value"] - 1)  # minus this scrape
+        time.sleep(0.1)
+    loader.join()
+    return max(seen)
+
+
+# %% [markdown]
+# ## 9. Percentiles over time: a small Grafana panel
+#
+# One p95 over the service's whole life hides what matters: *when* it got slow. A dashboard plots the
+# quantile per time window instead. We play Prometheus: scrape, load the service differently for a
+# while, scrape again, four times: one client, four clients, eight clients with long reviews (more tokens
+# to compute), and one client again.
+
+# %%
+long_review = " ".join([texts[0], texts[1]] * 20)  # about 400 tokens instead of 10
+phases = {"1 client": (1, texts[0]), "4 clients": (4, texts[0]), "8 clients, long reviews": (8, long_review),
+          "1 client again": (1, texts[0])}
+per_phase = 30 if settings.fast else 300
+scrapes, rows = [scrape(srv.url)], []
+for clients, text in tqdm(phases.values(), desc="load phases"):
+    peak = load_and_watch(clients, text, per_phase)
+    scrapes.append(scrape(srv.url))
+    rows.append({**golden_signals(scrapes[-2], scrapes[-1]), "in flight (peak)": peak})
+panel = pd.DataFrame(rows, index=list(phases))
+panel.round(3)
+
+# %% [markdown]
+# The same numbers drawn the way Grafana's time-series panels draw them: one point per window, at the
+# window's end; latency on top, traffic and saturation below.
+
+# %%
+ends_s = [t - scrapes[0][0] for t, _ in scrapes[1:]]
+fig, (latency_ax, traffic_ax, saturation_ax) = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+for column in ("p50 (ms)", "p95 (ms)", "p99 (ms)"):
+    latency_ax.plot(ends_s, panel[column], marker="o", label=column.split()[0])
+latency_ax.set(ylabel="latency (ms, log scale)", yscale="log", title=f"{LATENCY_HISTOGRAM}: quantiles per window")
+latency_ax.legend()
+traffic_ax.plot(ends_s, panel["traffic (req/s)"], marker="o", color="tab:grey")
+traffic_ax.set(ylabel="traffic (req/s)")
+for end, phase in zip(ends_s, phases, strict=True):
+    traffic_ax.annotate(phase, (end, panel.loc[phase, "traffic (req/s)"]), fontsize=8, ha="center", va="bottom")
+traffic_ax.margins(x=0.1, y=0.25)
+saturation_ax.plot(ends_s, panel["in flight (peak)"], marker="o", label="in flight (peak)")
+saturation_ax.plot(ends_s, panel["CPU (cores busy)"], marker="s", label="CPU (cores busy)")
+saturation_ax.set(xlabel="time since the first scrape (s)", ylabel="saturation")
+saturation_ax.legend()
+plt.show()
+
+# %% [markdown]
+# Long reviews and more clients than cores move every quantile, p99 most; after the load drops, the
+# last window is fast again, which a single lifetime p95 would never show. The quantiles are estimates
+# inside buckets (a p99 between 25 and 50 ms is interpolated), so choose bucket bounds near your
+# objective. The in-flight peak follows the number of clients, as Little's law says it must. (The CPU
+# here is this kernel's process, which runs the load generator beside the server: in production it is
+# the service's alone.)
+#
+# **Grafana** draws exactly these queries, against a Prometheus data source, at every step of the time
+# range you pick. A dashboard is a JSON file you keep in git, and *provisioning* files load the data
+# source and the dashboards when Grafana starts, so a fresh Grafana shows them with no clicking: the
+# reference capstone's `deploy/grafana` folder holds one such dashboard with its provisioning.
+#
+# ## 10. Alerting on the signals
+#
+# A dashboard needs someone watching it; an **alert rule** watches for you. Prometheus evaluates each
+# rule's `expr` every evaluation interval; when it returns a value the alert is **pending**, and only
+# if it stays true for the whole `for:` duration does it turn **firing** and go to Alertmanager, which
+# pages someone. `for:` is what keeps a single slow minute or a restart from waking anybody up.
+#
+# Alert on **symptoms** users feel (the error share, p95 latency above the objective of your SLO), not
+# on **causes** (high CPU, one pod restarted): a cause may hurt nobody, and a symptom catches causes you
+# did not think of. Saturation alerts are the exception worth having: they warn before the symptoms,
+# with a longer `for:` and a lower severity. The rules go in a YAML file Prometheus loads (`rule_files:`);
+# we write ours into a scratch folder that the clean-up cell deletes.
+
+# %%
+rules = WORK / "rules.yml"
+rules.write_text(textwrap.dedent("""\
+    groups:
+      - name: notebook-04
+        rules:
+          - alert: ErrorShareOverOnePercent  # symptom: users get errors
+            expr: sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) > 0.01
+            for: 5m
+            labels: {severity: page}
+          - alert: PredictionP95Over100ms  # symptom: users wait
+            expr: histogram_quantile(0.95, sum by (le) (rate(predict_latency_seconds_bucket[5m]))) > 0.1
+            for: 10m
+            labels: {severity: page}
+          - alert: ManyRequestsInFlight  # saturation: a warning before the symptoms
+            expr: sum(http_requests_in_flight) > 32
+            for: 15m
+            labels: {severity: ticket}
+    """))
+print(rules.read_text())
+
+# %% [markdown]
+# Rules are code, so they get tests. `promtool test rules` feeds a rule file synthetic series
+# (`0+12x20` means 0, then 12 more each interval, 20 times) and checks which alerts fire at which time.
+# One test per rule makes it fire; the latency test also checks it is still only *pending* at 6 minutes
+# (firing alerts are listed, pending ones are not), and another test keeps the error rule quiet.
+
+# %%
+rule_tests = WORK / "rules_test.yml"
+rule_tests.write_text(textwrap.dedent("""\
+    rule_files: [rules.yml]
+    tests:
+      - name: 3 errors in 100 requests a minute fire after 5 minutes
+        interval: 1m
+        input_series:
+          - {series: 'http_requests_total{route="/predict", status="200"}', values: '0+97x30'}
+          - {series: 'http_requests_total{route="/predict", status="500"}', values: '0+3x30'}
+        alert_rule_test:
+          - {eval_time: 20m, alertname: ErrorShareOverOnePercent, exp_alerts: [{exp_labels: {severity: page}}]}
+      - name: 1 error in 1000 requests stays quiet
+        interval: 1m
+        input_series:
+          - {series: 'http_requests_total{route="/predict", status="200"}', values: '0+999x30'}
+          - {series: 'http_requests_total{route="/predict", status="503"}', values: '0+1x30'}
+        alert_rule_test:
+          - {eval_time: 20m, alertname: ErrorShareOverOnePercent, exp_alerts: []}
+      - name: every prediction in the 100-250 ms bucket is pending at 6m, firing at 20m
+        interval: 1m
+        input_series:
+          - {series: 'predict_latency_seconds_bucket{le="0.1"}', values: '0+0x30'}
+          - {series: 'predict_latency_seconds_bucket{le="0.25"}', values: '0+50x30'}
+          - {series: 'predict_latency_seconds_bucket{le="+Inf"}', values: '0+50x30'}
+        alert_rule_test:
+          - {eval_time: 6m, alertname: PredictionP95Over100ms, exp_alerts: []}
+          - {eval_time: 20m, alertname: PredictionP95Over100ms, exp_alerts: [{exp_labels: {severity: page}}]}
+      - name: 40 requests in flight for 20 minutes
+        interval: 1m
+        input_series:
+          - {series: 'http_requests_in_flight{instance="a"}', values: '40+0x30'}
+        alert_rule_test:
+          - {eval_time: 20m, alertname: ManyRequestsInFlight, exp_alerts: [{exp_labels: {severity: ticket}}]}
+    """))
+print(f"{len(rule_tests.read_text().splitlines())} lines of rule tests in {rule_tests.name}")
+
+# %% [markdown]
+# `promtool` ships with Prometheus (CI has it). If it is missing here, the cell says how to get it and the
+# notebook goes on; a failing test raises with promtool's explanation.
+
+# %%
+promtool = shutil.which("promtool")
+if promtool is None:
+    print("promtool not installed: `apt-get install prometheus` (Debian/Ubuntu), `brew install prometheus` "
+          "(macOS) or the release archive from https://prometheus.io/download/; then re-run this cell.")
+else:
+    print(run([promtool, "test", "rules", str(rule_tests)], timeout_s=60, label="promtool test rules"))
+
+
+# %% [markdown]
+# ## 11. Stop the server
 #
 # Shutting down runs the end of the lifespan: the status says *draining*.
 
@@ -459,12 +713,18 @@ print("status after shutdown:", app.state.status)
 # - One middleware gives every request a latency, a structured log line and a request id.
 # - Prometheus metrics: counters and histograms, in seconds, with bounded labels, in a registry you own.
 # - Histogram buckets are cumulative; quantiles from them are bounds, and they exclude the network.
+# - Watch the four golden signals: latency, traffic, errors and saturation (in flight, CPU, queue depth).
+# - Percentiles over time come from bucket *increases* per window, summed by `le`, then interpolated
+#   (`histogram_quantile`); Grafana draws those queries from dashboards kept as JSON.
+# - Alert on symptoms (error share, p95 against the objective) with a `for:` that filters blips
+#   (pending, then firing), and test the rules with `promtool test rules`.
 #
 # ## Clean-up
 #
-# Stop anything still running (safe to run twice) and detach the log collector.
+# Stop anything still running, detach the log collector and delete the scratch folder (safe to run twice).
 
 # %%
 stop_all()
 access_log.handlers.clear()
+shutil.rmtree(WORK, ignore_errors=True)
 print("servers still running:", [s for s in (srv,) if s.running])

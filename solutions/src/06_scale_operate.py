@@ -17,18 +17,19 @@
 # # 06 · Scale and operate
 #
 # **Goal.** Run a batching sentiment service like an operator: read its dynamic batcher and measure what
-# batching buys, load-test it closed-loop and open-loop until queues form, detect data drift with PSI
+# batching buys, load-test it closed-loop and open-loop until queues form, run a service with several
+# `uvicorn --workers` and keep its Prometheus metrics right (multiprocess mode), detect data drift with PSI
 # and the KS test, catch concept drift (and lost calibration) with labelled evaluation, roll out a new
 # model variant to 10% of the traffic with a promote/rollback rule, and weigh a serving framework
 # (LitServe) against a hand-written service and place the others (TorchServe, Triton, vLLM, BentoML, TF
 # Serving), with the benchmark's numbers.
 #
-# **Time.** About 90 minutes. **Graded.** 4 exercises, 9 points.
+# **Time.** About 100 minutes. **Graded.** 4 exercises, 9 points.
 #
 # The service is the course library's **teaching service** (`course_utils.teaching_service`): the model
 # behind `POST /predict`, a small dynamic batcher (`course_utils.batching`) and its statistics on
 # `GET /stats`, and nothing else. It is not a capstone answer: it skips most of what the capstone contract
-# asks (health and readiness, input limits, metrics, logs); section 8 lists what is missing.
+# asks (health and readiness, input limits, metrics, logs); section 9 lists what is missing.
 #
 # Every service here is a separate process on `127.0.0.1` (`course_utils.server.ServerProcess`), every load
 # run is bounded in time, and every server is stopped by a stop cell; the clean-up cell at the end stops
@@ -344,8 +345,128 @@ plt.show()
 # Batching bends the curve a little (a busier server makes bigger, more efficient batches), but the shape
 # holds: far below capacity latency is the service time; close to it, requests wait in the queue and the
 # tail explodes. This is why we plan for 70% utilisation, not 100%.
+
+# %% [markdown]
+# ## 6. Several workers: `uvicorn --workers` and Prometheus
 #
-# ## 6. Data drift: what the model sees changes
+# One Python process runs Python code on one core at a time. `uvicorn --workers 2` starts a supervisor
+# and two worker processes, each importing the app and accepting connections on the same port; the
+# operating system hands each new connection to one of them. That uses both cores, and it changes what
+# `/metrics` means: **each worker has its own registry**, so a scrape reads the counters of whichever
+# worker answered it. prometheus_client's **multiprocess mode** fixes this: with the environment variable
+# `PROMETHEUS_MULTIPROC_DIR` set, every worker writes its values to files in that folder, and a
+# `MultiProcessCollector` on `/metrics` adds up the files of all the workers.
+#
+# We try both with a tiny app, written into a scratch folder: a counter on `POST /hit`, `/metrics`, and the
+# worker's process id in a header of every answer, so we can see who served what.
+
+# %%
+import shutil
+import tempfile
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+WORKERS_DIR = Path(tempfile.mkdtemp(prefix="nb06-workers-"))  # the clean-up cell deletes it
+
+# %% [markdown]
+# The app exposes the worker's own registry, unless the multiprocess folder is set: then a fresh
+# registry holding only the folder's collector (the default registry would also show this worker's own
+# values, a second time).
+
+# %%
+(WORKERS_DIR / "hits.py").write_text(textwrap.dedent('''
+    """A counter served by several uvicorn workers (notebook 06, section 6)."""
+    import os
+
+    from fastapi import FastAPI, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    app = FastAPI()
+    hits = Counter("hits_total", "Requests served by POST /hit.")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        exposed = CollectorRegistry()
+        MultiProcessCollector(exposed)  # reads the files of every worker in that folder
+    else:
+        exposed = REGISTRY  # this worker's values, nobody else's
+    WORKER = {"x-worker-pid": str(os.getpid())}
+
+    @app.get("/health")
+    def health():
+        return Response(headers=WORKER)
+
+    @app.post("/hit")
+    def hit():
+        hits.inc()
+        return Response(headers=WORKER)
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST, headers=WORKER)
+'''))
+print(f"{WORKERS_DIR / 'hits.py'} written")
+
+
+# %% [markdown]
+# One run: start the app with two workers, wait (bounded) until both have answered, send the requests
+# from four threads (each request on a new connection, so both workers get some), then scrape `/metrics`
+# five times as Prometheus would, every few seconds. The `with` block stops the server and both workers,
+# whatever happens.
+
+# %%
+def count_hits(name, env, n_requests=60, n_scrapes=5):
+    """Requests sent, who served them, and what each scrape of /metrics says hits_total is."""
+    with ServerProcess("hits:app", app_dir=WORKERS_DIR, extra_args=["--workers", "2"], env=env,
+                       name=name, start_timeout_s=60) as proc:
+        seen, deadline = set(), time.monotonic() + 15
+        while len(seen) < 2 and time.monotonic() < deadline:  # the second worker may still be starting
+            seen.add(requests.get(f"{proc.url}/health", timeout=5).headers["x-worker-pid"])
+            time.sleep(0.05)
+        with ThreadPoolExecutor(4) as pool:  # requests.post without a session: a new connection each
+            served_by = list(pool.map(lambda _: requests.post(f"{proc.url}/hit", timeout=5), range(n_requests)))
+        scrapes = [requests.get(f"{proc.url}/metrics", timeout=5) for _ in range(n_scrapes)]
+    counted = [next(s.value for f in text_string_to_metric_families(r.text) for s in f.samples
+                    if s.name == "hits_total") for r in scrapes]
+    per_worker = pd.Series([r.headers["x-worker-pid"] for r in served_by]).value_counts()
+    return {"requests sent": n_requests, "served by each worker": " + ".join(map(str, per_worker)),
+            **{f"scrape {i + 1} (worker)": f"{c:.0f} ({r.headers['x-worker-pid']})"
+               for i, (c, r) in enumerate(zip(counted, scrapes, strict=True))}}
+
+
+# %% [markdown]
+# The same app twice: once as it is, once with a fresh, empty multiprocess folder.
+
+# %%
+modes = {"own registry per worker": {},
+         "multiprocess mode": {"PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=WORKERS_DIR, prefix="prom-")}}
+workers_table = pd.DataFrame({mode: count_hits(f"nb06-workers-{i}", env)
+                              for i, (mode, env) in enumerate(tqdm(modes.items(), desc="uvicorn --workers 2"))})
+workers_table
+
+# %% [markdown]
+# Without multiprocess mode every scrape shows **one worker's share** of the requests, and which share
+# depends on the worker that answered: Prometheus would store a counter that jumps up and down, and
+# `rate()` would read each drop as a restart. With it, every scrape reports all the requests, whichever
+# worker answers. What else to know before using it:
+#
+# - **Gauges need a `multiprocess_mode`** (`livesum`, `max`, `mostrecent`, ...): summing counters is
+#   always right, but whether two workers' "requests in flight" add up or one temperature is the
+#   maximum, only you know.
+# - **The folder must be empty at start** (a fresh folder, or wiped by the start script): files left by
+#   a previous run are added in as if those processes still counted.
+# - **Process metrics are per worker**: a `ProcessCollector` reads the CPU and memory of the process it
+#   runs in, and multiprocess mode does not merge them, so `/metrics` drops them; watch the container's
+#   CPU and memory instead (cAdvisor, the kubelet).
+# - **One process per container and more replicas** is usually the better choice under Kubernetes: the
+#   platform then restarts, health-checks, limits and scales each process, every pod has plain metrics
+#   of its own, and nothing needs a shared folder. `--workers` suits one machine or VM without an
+#   orchestrator, where it is the simplest way to use every core.
+
+# %% [markdown]
+# ## 7. Data drift: what the model sees changes
 #
 # A model is validated on data like its training data. In production the inputs drift (new topics,
 # longer texts, another language) and accuracy drops silently, because nobody sends us labels. We can
@@ -648,7 +769,7 @@ plt.show()
 # weekly labelled sample, an accuracy objective per window, and slices (here, mixed reviews) for the
 # sub-populations you care about. The fix is **retraining on fresh labels**: fine-tune (or re-fit the
 # head) on data labelled under the new policy, pass the evaluation gate on a labelled window the new
-# model never saw, register it with its lineage, and roll it out as a canary (section 7). That takes
+# model never saw, register it with its lineage, and roll it out as a canary (section 8). That takes
 # minutes of training, so it is not run here.
 #
 # A cheap stopgap takes seconds: re-fit the **temperature** on week 3's fresh labels and apply it to week
@@ -671,7 +792,7 @@ pd.DataFrame({"week 4 as served": {"accuracy": week4.correct.mean(), "mean confi
 # Recalibration buys time until the retrained model, which has learned the new policy, passes the gate.
 
 # %% [markdown]
-# ## 7. A canary rollout
+# ## 8. A canary rollout
 #
 # A new model variant goes live to a small share of the traffic first, the **canary**, while the current
 # variant (**stable**) serves the rest. If the canary is as good on the metrics that matter, it is
@@ -807,7 +928,7 @@ for proc in variants.values():
 print("running:", sorted(running_servers()))
 
 # %% [markdown]
-# ## 8. A framework instead: LitServe
+# ## 9. A framework instead: LitServe
 #
 # Everything a hand-written service does, someone on the team wrote and now maintains: the batcher of
 # section 2, and in a production service (your capstone) the limits, the metrics, the logs. Serving
@@ -1232,6 +1353,10 @@ print("running:", sorted(running_servers()))
 #   requests: more throughput and a lower tail under load, a small extra wait when traffic is light.
 # - Closed loops measure capacity; open loops (Poisson arrivals) show the queue: latency explodes as the
 #   offered load nears capacity, so plan for ~70% utilisation. Little's law: L = λ · W.
+# - `uvicorn --workers N` runs N processes, each with its own Prometheus registry: a scrape sees one
+#   worker's counts unless prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, an empty
+#   folder, `MultiProcessCollector`) adds them up. Under Kubernetes, prefer one process per container
+#   and more replicas.
 # - Drift: compare live inputs and outputs with a reference; PSI with quantile bins (0.1 / 0.25), KS as a
 #   second opinion. Out-of-domain text shows up in both length and confidence.
 # - Concept drift (P(y|x) moves, inputs do not) is invisible to PSI and KS: only labelled evaluation per
@@ -1246,8 +1371,9 @@ print("running:", sorted(running_servers()))
 #
 # ## Clean-up
 #
-# Stop anything still running (safe to run twice).
+# Stop anything still running and delete the workers' scratch folder (safe to run twice).
 
 # %%
 stop_all()
+shutil.rmtree(WORKERS_DIR, ignore_errors=True)
 print("servers still running:", sorted(running_servers()))

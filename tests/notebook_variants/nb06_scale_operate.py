@@ -7,9 +7,9 @@ from tests.notebook_variants import right, wrong
 
 QUALIFY, CHOICE = "ex4-pick-server-tests", "ex4-pick-server-choice-tests"
 
-#: The cells that start services and load them (batching sweep, open loop, drift samples, canary,
-#: router, LitServe and the live comparison): about 60 s per submission under COURSE_FAST. The graded
-#: cells read only their own inputs and the benchmark snapshot (`bench`, kept).
+#: The cells that start services and load them (batching sweep, open loop, uvicorn --workers, drift
+#: samples, canary, router, LitServe and the live comparison): about 60 s per submission under
+#: COURSE_FAST. The graded cells read only their own inputs and the benchmark snapshot (`bench`, kept).
 TRIM = (
     'batch_servers = {size: start_service(f"nb06-batch{size}", backend="onnx-fp32", max_batch_size=size, '
     "max_wait_ms=2)",
@@ -21,6 +21,7 @@ TRIM = (
     'litserve_args = ["--max-batch-size", "16", "--batch-timeout-ms", "2", "--ort-threads", "0"]',
     'check_texts = [e.text for e in load_sentiment("test")[:4] + load_out_of_domain()[:4]]',
     "live_s = 2 if settings.fast else 5",
+    'modes = {"own registry per worker": {},',
 )
 
 VARIANTS = {
