@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from course_utils.grading.batch import grade_all
+from course_utils.grading.batch import JOB_MEMORY_MB, JOBS_PER_CPU, default_jobs, grade_all
 from course_utils.grading.grader import GradeOptions, grade
 from course_utils.grading.gradescope import add_bundle_command
 from course_utils.grading.isolation import DEFAULT_SLOTS
@@ -93,7 +93,12 @@ def add_grade_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     one.set_defaults(run=_grade)
     many = subparsers.add_parser("grade-all", help="grade a class: one subfolder per student, in parallel")
     many.add_argument("path", help="folder holding one subfolder per student")
-    many.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    many.add_argument(
+        "--jobs",
+        type=int,
+        help=f"submissions graded at once (default {default_jobs()} here: {JOBS_PER_CPU} per CPU, at most "
+        f"one per {JOB_MEMORY_MB} MB of available memory)",
+    )
     _add_options(many)
     many.set_defaults(run=_grade_all)
     add_bundle_command(subparsers)
@@ -121,9 +126,10 @@ def _options(args: argparse.Namespace) -> GradeOptions:
 def _usage_problem(args: argparse.Namespace) -> str:
     if not Path(args.path).is_dir():
         return f"{args.path!r} is not a folder. Pass the submission folder (for grade-all: the class folder)."
-    if getattr(args, "jobs", 1) < 1:
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
         return f"--jobs {args.jobs} must be at least 1."
-    if getattr(args, "jobs", 1) > DEFAULT_SLOTS:
+    if jobs is not None and jobs > DEFAULT_SLOTS:
         return f"--jobs {args.jobs} exceeds the {DEFAULT_SLOTS} sandbox uids (one per job)."
     if args.sandbox_uid is not None and args.sandbox_uid < 1000:
         return f"--sandbox-uid {args.sandbox_uid} must be at least 1000 (a uid no account uses)."

@@ -1,7 +1,8 @@
 """HTTP checks of the capstone contract (`course_utils.contract`) against a running submission.
 
 Each function sends its own requests through an `HttpProbe` and returns a `CheckResult` whose text says
-what was sent, what came back, and why that fails (the prediction checks live in `predictions.py`).
+what was sent, what came back, and why that fails (the prediction checks live in `predictions.py`, the
+readiness wait and the `ready` check in `readiness.py`).
 Values are compared after `json.loads` with exact types (`type(x) is str`), so only what a real client
 would see counts.
 """
@@ -23,7 +24,7 @@ from course_utils.contract import (
     MAX_TOKENS,
     REQUESTS_COUNTER,
 )
-from course_utils.grading.http_probe import HttpProbe, Reply, is_number
+from course_utils.grading.http_probe import HttpProbe, is_number
 from course_utils.grading.predictions import SAMPLE_TEXT
 from course_utils.grading.predictions import predict as _predict
 from course_utils.grading.rubric import CheckResult, check_named
@@ -33,11 +34,9 @@ __all__ = [
     "check_latency_logging",
     "check_metrics",
     "check_p95",
-    "check_ready_when_loaded",
     "check_too_long",
     "check_validation",
     "predict_count",
-    "wait_for_ready",
 ]
 
 
@@ -53,32 +52,6 @@ def check_health(probe: HttpProbe) -> CheckResult:
     if type(body.get("model_loaded")) is not bool:
         return check.failed(f"GET /health returned {reply.text[:200]!r}; expected a boolean model_loaded.")
     return check.passed(f"GET /health -> 200 {reply.text[:120]}")
-
-
-def wait_for_ready(probe: HttpProbe, timeout_s: float) -> Reply:
-    """Poll GET /ready until 200 or `timeout_s`; return the last /ready reply.
-
-    Then, within the same time, poll POST /predict while it answers 503: a service whose /ready says 200
-    too early loses the `ready` points only, not every prediction check as well.
-    """
-    deadline = time.monotonic() + timeout_s
-    reply = probe.send("GET", "/ready")
-    while reply.status != 200 and reply.status is not None and time.monotonic() < deadline:
-        time.sleep(0.2)  # readiness poll interval
-        reply = probe.send("GET", "/ready")
-    while time.monotonic() < deadline and _predict(probe, SAMPLE_TEXT).status == 503:
-        time.sleep(0.2)  # still loading although /ready said otherwise
-    return reply
-
-
-def check_ready_when_loaded(ready: Reply, without_model: str) -> CheckResult:
-    """/ready is 200 once loaded (`ready`); `without_model` says what went wrong without a model, or ''."""
-    check = check_named("ready")
-    if ready.status != 200:
-        return check.failed(f"GET /ready never answered 200 with a valid model (last: {ready.describe()}).")
-    if without_model:
-        return check.failed(without_model)
-    return check.passed("GET /ready -> 200 with the model, and not 200 with a missing model.")
 
 
 def check_validation(probe: HttpProbe) -> CheckResult:

@@ -21,9 +21,9 @@ from pathlib import Path
 from course_utils import ports
 from course_utils.config import get_settings
 from course_utils.errors import CourseUtilsError
-from course_utils.grading import contract, predictions, static_checks
+from course_utils.grading import contract, predictions, readiness, static_checks
 from course_utils.grading.docker_check import check_docker
-from course_utils.grading.http_probe import HttpProbe, Reply
+from course_utils.grading.http_probe import HttpProbe
 from course_utils.grading.isolation import DEFAULT_FIRST_UID, DEFAULT_SLOTS, Workspace, workspace
 from course_utils.grading.model_answers import ModelAnswers, model_answers
 from course_utils.grading.probe_set import ProbeSet, default_probes_file, load_probes
@@ -49,6 +49,10 @@ class GradeOptions:
     uid, no account needed, none may have one); concurrent jobs on the machine get distinct uids, so
     `sandbox_slots` bounds how many submissions are graded at once.
 
+    `ready_idle_s`: the grader waits up to `ready_timeout_s` for `/ready` to say 200, but stops earlier once
+    the app's processes have used almost no CPU for `ready_idle_s` seconds (nothing is loading, so nothing
+    will change: `readiness.py`); 0 always waits the whole `ready_timeout_s`.
+
     `probes_file`: the hidden probe texts (JSON lines); by default `solutions/grading/probes.jsonl` when
     this is the instructor's repository. None sends the public sample (a student's self-grading).
 
@@ -62,6 +66,7 @@ class GradeOptions:
     model_dir: Path | None = None
     startup_timeout_s: float = 30.0
     ready_timeout_s: float = 30.0
+    ready_idle_s: float = 3.0
     request_timeout_s: float = 5.0
     http_budget_s: float = 90.0
     no_model_window_s: float = 1.5
@@ -302,8 +307,8 @@ def _run_app_checks(
                 ready = _run_http_checks(probe, app, options, expected, results)
             finally:
                 probe.close()
-        results["ready"] = contract.check_ready_when_loaded(
-            ready, _ready_without_model(root, space, options) if ready.status == 200 else ""
+        results["ready"] = readiness.check_ready_when_loaded(
+            ready, _ready_without_model(root, space, options) if ready.reply.status == 200 else ""
         )
 
 
@@ -326,9 +331,11 @@ def _run_http_checks(
     options: GradeOptions,
     expected: tuple[ProbeSet, ModelAnswers],
     results: dict[str, CheckResult],
-) -> Reply:
+) -> readiness.ReadyWait:
     results["health"] = contract.check_health(probe)
-    ready = contract.wait_for_ready(probe, options.ready_timeout_s)
+    ready = readiness.wait_for_ready(
+        probe, options.ready_timeout_s, cpu=app.cpu_times, idle_s=options.ready_idle_s
+    )
     for result in predictions.check_predict(probe, *expected):
         results[result.check.name] = result
     results["predict_validation"] = contract.check_validation(probe)

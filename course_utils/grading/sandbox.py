@@ -272,6 +272,22 @@ class SandboxedApp(StartStop):
                     ports.add(conn.laddr.port)
         return ports
 
+    def cpu_times(self) -> dict[tuple[int, float], float]:
+        """CPU seconds (user + system, reaped children included) of every live process of this run.
+
+        Keyed by (pid, creation time), so a reused pid is a new process: `readiness.CpuActivity` turns two
+        of these into the CPU used in between, which is how the grader tells an app that is still loading
+        from one that is idle.
+        """
+        times: dict[tuple[int, float], float] = {}
+        for proc in self._processes():
+            with contextlib.suppress(psutil.Error, OSError):
+                cpu = proc.cpu_times()
+                times[proc.pid, proc.create_time()] = (
+                    cpu.user + cpu.system + cpu.children_user + cpu.children_system
+                )
+        return times
+
     def _processes(self) -> list[psutil.Process]:
         """Every live process carrying this run's marker (the main process, its group, escaped children)."""
         found = []

@@ -376,6 +376,31 @@ CHAFFS: dict[str, tuple[str, str]] = {
 }
 
 
+def slow_loading_app(seconds: float) -> str:
+    """MINI_APP whose model takes `seconds` of CPU work to load, in a thread the lifespan starts.
+
+    /ready (and /predict) answer 503 until then, as the contract asks of a service that is still loading.
+    The work is hashing, which releases the GIL, so the app keeps answering meanwhile.
+    """
+    return _patches(
+        MINI_APP,
+        ("import json\n", "import hashlib\nimport json\nimport threading\n"),
+        (
+            "def load_model():",
+            "def load_slowly():\n"
+            f"    deadline = time.monotonic() + {seconds!r}\n"
+            "    while time.monotonic() < deadline:\n"
+            "        hashlib.sha256(b'x' * 65536).digest()\n"
+            '    STATE["model"] = load_model()\n\n\n'
+            "def load_model():",
+        ),
+        (
+            '    STATE["model"] = load_model()\n    yield',
+            "    threading.Thread(target=load_slowly, daemon=True).start()\n    yield",
+        ),
+    )
+
+
 def write_submission(folder: Path, app_source: str = MINI_APP, **overrides: str | None) -> Path:
     """The mini submission in `folder`; `overrides` replace (or with None delete) files by name."""
     files = {"src/app.py": app_source, **FILES}
