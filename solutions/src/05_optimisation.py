@@ -17,11 +17,12 @@
 # # 05 · Inference constraints and optimisation
 #
 # **Goal.** Find out where the time and the memory of a prediction go, then make the sentiment model
-# smaller and faster in six ways: dynamic INT8 quantisation, ONNX Runtime (FP32 and INT8), `torch.export`,
-# unstructured and structured pruning, and knowledge distillation into a 2-layer student. One table and
-# one plot at the end compare them all on size, latency and accuracy.
+# smaller and faster in seven ways: dynamic INT8 quantisation, ONNX Runtime (FP32, dynamic and static INT8),
+# `torch.export`, TorchScript (and its tracing pitfall), unstructured and structured pruning, and knowledge
+# distillation into a 2-layer student. One table and one plot at the end compare them all on size, latency
+# and accuracy.
 #
-# **Time.** About 90 minutes. **Graded.** 3 exercises, 7 points (tests marked *hidden* run when grading).
+# **Time.** About 105 minutes. **Graded.** 3 exercises, 7 points (tests marked *hidden* run when grading).
 #
 # Run the cells from top to bottom. Each section teaches one idea; the last cell cleans up. Timings depend
 # on your laptop and on what else it is doing: compare variants *within* a run, not with your neighbour.
@@ -32,11 +33,16 @@
 # We import everything once, so that later cells stay short.
 
 # %%
+import contextlib
 import copy
 import gc
 import io
+import json
+import logging
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -285,7 +291,7 @@ measure("torch INT8", lambda texts: predict_logits(model_int8, tokenizer, texts)
 
 # %%
 sessions = {fmt: onnx_session(settings.model_dir / f"model{suffix}.onnx")
-            for fmt, suffix in (("ONNX FP32", ""), ("ONNX INT8", ".int8"))}
+            for fmt, suffix in (("ONNX FP32", ""), ("ONNX INT8 dynamic", ".int8"))}
 pd.DataFrame({fmt: {"inputs": [i.name for i in s.get_inputs()], "outputs": [o.name for o in s.get_outputs()]}
               for fmt, s in sessions.items()}).T
 
@@ -293,13 +299,139 @@ pd.DataFrame({fmt: {"inputs": [i.name for i in s.get_inputs()], "outputs": [o.na
 # The same measurement for both sessions; the size is the `.onnx` file.
 
 # %%
-for fmt, suffix in (("ONNX FP32", ""), ("ONNX INT8", ".int8")):
+for fmt, suffix in (("ONNX FP32", ""), ("ONNX INT8 dynamic", ".int8")):
     size = (settings.model_dir / f"model{suffix}.onnx").stat().st_size
     measure(fmt, lambda texts, s=sessions[fmt]: onnx_logits(s, tokenizer, texts), size)
 pd.DataFrame(results).T.round(1)
 
 # %% [markdown]
-# ## 6. `torch.export`: a graph without Python
+# ## 6. Static INT8: activation ranges calibrated in advance
+#
+# Dynamic INT8 (above) measures the range of every activation at run time, for each batch. **Static**
+# quantisation fixes those ranges once, from a *calibration* run over representative inputs, and writes
+# them into the graph as constants. That saves the range computation at inference, and it is the only kind
+# integer-only accelerators (phone NPUs, DSPs, microcontrollers) can run. Three steps: prepare the graph,
+# calibrate and quantise, measure.
+
+# %%
+import onnx
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
+from onnxruntime.quantization import quant_pre_process, quantize_static
+
+# %% [markdown]
+# `quant_pre_process` infers the shape of every tensor and simplifies the graph, so that the quantiser
+# knows what it can convert. On our export its symbolic shape inference stops with *Incomplete symbolic
+# shape inference*: it meets two different symbolic sizes where one dimension must have a single size, and
+# `auto_merge=True` lets it merge them. (Without it, the failure also leaves `sym_shape_infer_temp.onnx`
+# and a 90 MB `.data` file in the current folder.)
+
+# %%
+quant_pre_process(settings.model_dir / "model.onnx", WORK / "model.pre.onnx", auto_merge=True)
+print(f"model.pre.onnx: {(WORK / 'model.pre.onnx').stat().st_size / 1e6:.1f} MB")
+
+
+# %% [markdown]
+# The calibrator runs the FP32 model and asks a *data reader* for one batch of inputs after another
+# (`get_next()`, a dict keyed by input name) until it gets `None`. Ours tokenises texts in batches of 16,
+# padded the way a service pads them, so the ranges it records are those the model will meet.
+
+# %%
+class TextCalibrationReader(CalibrationDataReader):
+    """Tokenised batches of `texts` for ONNX Runtime's calibrator, in the model's input format."""
+
+    def __init__(self, texts, batch_size=16):
+        self.batches = (encode(tokenizer, texts[i:i + batch_size]) for i in range(0, len(texts), batch_size))
+
+    def get_next(self):
+        """The next batch as {"input_ids": ..., "attention_mask": ...}, or None when all were read."""
+        return next(self.batches, None)
+
+
+# %% [markdown]
+# Calibration texts come from the **training** split: calibrating on test texts would tune the model to
+# the data we evaluate it on. A few hundred are enough to see typical ranges (64 in fast mode).
+
+# %%
+calibration_set = random.Random(settings.seed).sample(load_sentiment("train"), 64 if settings.fast else 256)
+calibration_texts = [example.text for example in calibration_set]
+print(f"{len(calibration_texts)} calibration texts, e.g. {calibration_texts[0]!r}")
+
+# %% [markdown]
+# To compare fairly with the dynamic model, we quantise the same operations: the Linear layers (a `MatMul`
+# with a constant weight) and the embedding lookup (`Gather`). Attention's two products of activations
+# (`MatMul` without a weight) stay FP32, as in the dynamic model. The option `MatMulConstBOnly` would do
+# that, but the QDQ quantiser of ONNX Runtime 1.32 ignores it, so we name those nodes.
+
+# %%
+pre_graph = onnx.load(WORK / "model.pre.onnx", load_external_data=False).graph
+constants = {tensor.name for tensor in pre_graph.initializer}
+attention_products = [node.name for node in pre_graph.node
+                      if node.op_type == "MatMul" and not constants & set(node.input)]
+print(f"{len(attention_products)} activation × activation MatMuls stay FP32, e.g. {attention_products[0]}")
+
+# %% [markdown]
+# The other choices, one reason each:
+#
+# - **QDQ format**: a QuantizeLinear/DequantizeLinear pair around each converted tensor, which ONNX Runtime
+#   fuses into integer kernels where it can; ORT recommends it and other runtimes (TensorRT, OpenVINO) read it.
+# - **MinMax** calibration: each range covers every value seen. Entropy and Percentile clip outliers
+#   instead, which costs histograms and needs calibration batches of a single shape.
+# - **Per-channel** weights (one scale per output row), as in the dynamic model.
+# - **Unsigned 8-bit activations, signed 8-bit weights**: ORT's recommendation for x86 CPUs.
+
+# %%
+quantize_static(WORK / "model.pre.onnx", WORK / "model.int8.static.onnx", TextCalibrationReader(calibration_texts),
+                quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul", "Gather"],
+                nodes_to_exclude=attention_products, calibrate_method=CalibrationMethod.MinMax,
+                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+sessions["ONNX INT8 static"] = onnx_session(WORK / "model.int8.static.onnx")
+print(f"model.int8.static.onnx: {(WORK / 'model.int8.static.onnx').stat().st_size / 1e6:.1f} MB")
+
+# %% [markdown]
+# Measured like every other variant:
+
+# %%
+measure("ONNX INT8 static", lambda texts: onnx_logits(sessions["ONNX INT8 static"], tokenizer, texts),
+        (WORK / "model.int8.static.onnx").stat().st_size)
+
+# %% [markdown]
+# Static and dynamic INT8 side by side, with FP32 as the reference:
+
+# %%
+pd.DataFrame(results).T.loc[["ONNX FP32", "ONNX INT8 dynamic", "ONNX INT8 static"]].round(1)
+
+# %% [markdown]
+# Same size, but static INT8 is **no faster** than dynamic INT8 here (on a busy CPU it can be slower) and it
+# **agrees less** with FP32. Accuracy: each activation gets one fixed range, wide enough for the largest
+# value any calibration text produced, and transformer activations have a few large outliers, so typical
+# values get only a few of the 256 levels; dynamic INT8 fits the range to each batch. Speed: the range
+# computation that static INT8 saves is cheap, and ONNX Runtime fuses quantise, multiply and dequantise
+# into one kernel in the dynamic graph, while the static graph keeps separate quantise and dequantise
+# steps between its float operations (LayerNorm, GELU, residual additions). The graphs ORT runs show it:
+
+# %%
+def kernel_counts(path):
+    """How often each quantised or MatMul kernel occurs in the graph ONNX Runtime runs for `path`."""
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(WORK / "optimized.onnx")  # write out the optimised graph
+    options.log_severity_level = 3  # ORT warns that the file is specific to this CPU; we only read it
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    kernels = pd.Series([node.op_type for node in onnx.load(WORK / "optimized.onnx").graph.node]).value_counts()
+    return kernels[kernels.index.str.contains("quant|MatMul", case=False)]
+
+
+pd.DataFrame({"dynamic": kernel_counts(settings.model_dir / "model.int8.onnx"),
+              "static": kernel_counts(WORK / "model.int8.static.onnx")}).fillna(0).astype(int)
+
+# %% [markdown]
+# Static INT8 pays off where integers are all the hardware has (NPUs, DSPs, microcontrollers) and in
+# runtimes that compile whole QDQ graphs (TensorRT, OpenVINO). To win back accuracy: leave the most
+# sensitive layers in FP32 (`nodes_to_exclude`; `onnxruntime.quantization.qdq_loss_debug` finds them),
+# try Percentile calibration, or train with quantisation in the loop (quantisation-aware training).
+
+# %% [markdown]
+# ## 7. `torch.export`: a graph without Python
 #
 # `torch.export.export` traces the model into a graph of ATen operations (an `ExportedProgram`) that can
 # be saved, loaded without the model's Python class, and compiled further (`torch.compile`, AOTInductor,
@@ -343,7 +475,174 @@ measure("torch.export", exported_logits, (WORK / "model.pt2").stat().st_size)
 
 
 # %% [markdown]
-# ## 7. Magnitude pruning: sparsity is not speed
+# ## 8. TorchScript: the older graph, and its tracing pitfall
+#
+# Before `torch.export`, PyTorch's way out of Python was **TorchScript**. `torch.jit.trace` runs the model
+# once on an example and records the operations that ran; `torch.jit.script` compiles the Python source of
+# `forward` (a subset of Python) into a graph, control flow included. A saved TorchScript file loads without
+# the model's class, in Python or in C++ (LibTorch), which is why you will meet it in existing deployments.
+# We trace the course model on the example of section 7 and keep every warning it raises.
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    traced = torch.jit.trace(model, example_args)
+raised = pd.DataFrame([{"warning": w.category.__name__, "raised in": Path(w.filename).name,
+                        "message (first sentence)": str(w.message).split(". ")[0]} for w in caught])
+raised.drop_duplicates().style.hide(axis="index").format(escape="html")
+
+# %% [markdown]
+# Two warnings matter. The **DeprecationWarning**: TorchScript is deprecated (more at the end of this
+# section). The **TracerWarning** from transformers' mask code: a tensor became a Python `bool` there,
+# and the trace froze its value. That check asks whether the attention mask must be padded to the keys'
+# length, which for an encoder is always *no*, so this frozen branch is right for every input. We check
+# that below. (The FutureWarning is transformers talking about its own API.)
+#
+# Scripting would keep such branches, but it compiles source code, and only a subset of Python. We try it
+# on the classifier, parts of it, and its head; the helper keeps the first line of each error.
+
+# %%
+def first_error_line(attempt):
+    """'ok' if `attempt()` runs, else the error's class and first sentence, without torch's pages of
+    diagnostics (printed, logged and warned: all three are silenced while it runs)."""
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            attempt()
+    except Exception as exc:  # any failure is the result we want to show
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0].split('. ')[0]}"
+    finally:
+        logging.disable(logging.NOTSET)
+    return "ok"
+
+
+attempts = {"the classifier": model, "its BertModel encoder": model.encoder,
+            "one BertLayer": model.encoder.encoder.layer[0], "its head (nn.Linear)": model.head}
+pd.Series({name: first_error_line(lambda m=m: torch.jit.script(m)) for name, m in attempts.items()},
+          name="torch.jit.script(...)").to_frame().style.format(escape="html")
+
+# %% [markdown]
+# Each error is Python that TorchScript does not support: a class annotation that `from __future__ import
+# annotations` turned into a string (`temperature: torch.Tensor` in `course_utils/model.py`), a config object
+# whose source it cannot compile, `**kwargs`. So for a Hugging Face model tracing is the only TorchScript
+# route; scripting suits small modules written for it.
+#
+# **The tracing pitfall**, live. A tiny module whose branch depends on the *values* of its input:
+
+# %%
+class SignGate(nn.Module):
+    """Doubles an input whose sum is positive, negates any other."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return x * 2
+        return -x
+
+
+# %% [markdown]
+# We trace it with a positive example and script it, and keep only the TracerWarnings.
+
+# %%
+gate, positive, negative = SignGate(), torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    traced_gate = torch.jit.trace(gate, (positive,))
+    scripted_gate = torch.jit.script(gate)
+tracer_warnings = {str(w.message).split(". ")[0] for w in caught if w.category is torch.jit.TracerWarning}
+print(f"TracerWarning: {tracer_warnings}")
+
+# %% [markdown]
+# On the example all three agree. On a negative input the traced module silently takes the branch it
+# saw while tracing:
+
+# %%
+pd.DataFrame({name: {"x = [1, 2]": fn(positive).tolist(), "x = [-1, -2]": fn(negative).tolist()}
+              for name, fn in (("eager", gate), ("traced", traced_gate), ("scripted", scripted_gate))}).T
+
+# %% [markdown]
+# The recorded code shows why: the trace is a single multiplication by the constant 2, while the scripted
+# code kept the `if`.
+
+# %%
+print("traced:", traced_gate.code, "scripted:", scripted_gate.code, sep="\n")
+
+# %% [markdown]
+# `torch.export` faces the same branch and refuses to guess: it stops with an error that names the
+# data-dependent condition. The fix there is to write the branch as `torch.cond(pred, true_fn, false_fn, (x,))`.
+
+# %%
+print(first_error_line(lambda: torch.export.export(gate, (positive,))))
+
+# %% [markdown]
+# Back to the course model. `torch.jit.save` writes code and weights into one file, and `torch.jit.load`
+# needs neither `SentimentClassifier` nor transformers. To prove it, a fresh Python process that imports
+# only torch loads the file and computes the logits of three test texts.
+
+# %%
+torch.jit.save(traced, WORK / "model.ts.pt")
+LOADER = """import json, sys, torch
+module = torch.jit.load(sys.argv[1])
+inputs = [torch.tensor(rows) for rows in json.loads(sys.argv[2])]
+print(json.dumps({"logits": module(*inputs).tolist(),
+                  "imported": [m for m in ("transformers", "course_utils") if m in sys.modules]}))"""
+probe = encode(tokenizer, eval_texts[:3])
+probe_json = json.dumps([probe["input_ids"].tolist(), probe["attention_mask"].tolist()])
+run = subprocess.run([sys.executable, "-c", LOADER, str(WORK / "model.ts.pt"), probe_json],
+                     capture_output=True, text=True, timeout=120, check=True)
+reply = json.loads(run.stdout)
+gap = np.abs(np.array(reply["logits"]) - LOGITS["torch FP32"][:3]).max()
+assert gap < 1e-4 and not reply["imported"], f"fresh process: gap {gap}, imported {reply['imported']}"
+print(f"fresh process, no transformers imported: largest logit difference to eager {gap:.1e}")
+
+# %% [markdown]
+# Tracing can also freeze **shapes**: any size the code turns into a Python `int` becomes a constant.
+# The tracer records `x.size(1)` as an operation, though, so we compare the loaded module with eager
+# PyTorch on batch sizes and lengths unlike the example's:
+
+# %%
+loaded = torch.jit.load(WORK / "model.ts.pt")
+shapes = {"the example": ["short", "a somewhat longer example sentence"], "1 text": eval_texts[:1],
+          "3 texts": eval_texts[1:4], "32 texts": eval_texts[:32], "a long text and a short one":
+          [" ".join(eval_texts[:60]), "short"]}
+parity = {}
+for name, texts in shapes.items():
+    batch = encode(tokenizer, texts)
+    args = (torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))
+    with torch.inference_mode():
+        gap = (loaded(*args) - model(*args)).abs().max().item()
+    parity[name] = {"batch × tokens": "×".join(map(str, args[0].shape)), "largest logit difference": gap}
+pd.DataFrame(parity).T
+
+# %% [markdown]
+# The trace generalises to every shape (up to 512 tokens, truncation included) and gives the eager
+# model's logits. Its latency and size, with the saved file as its size:
+
+# %%
+measure("TorchScript (traced)", lambda texts: predict_logits(loaded, tokenizer, texts),
+        (WORK / "model.ts.pt").stat().st_size)
+
+# %% [markdown]
+# About eager PyTorch's latency: the same kernels run, only without Python between them.
+#
+# **Where TorchScript stands in PyTorch 2.13.** It is deprecated (since PyTorch 2.5): `trace`, `script`,
+# `save` and `load` each raise a DeprecationWarning that says *switch to `torch.compile` or `torch.export`*,
+# and on Python 3.14 they warn that they may break. Read TorchScript when you meet it; build new work on
+# what is maintained:
+#
+# | you need | use |
+# |---|---|
+# | a faster model, still in Python | `torch.compile` |
+# | a portable graph of the model | `torch.export` (section 7) |
+# | a compiled model for a C++ or Python server | AOTInductor: `torch._inductor.aoti_compile_and_package(program)` |
+# | phones, microcontrollers | ExecuTorch, which starts from an `ExportedProgram` |
+# | another runtime (ONNX Runtime, TensorRT, OpenVINO) | ONNX: `torch.onnx.export`, built on `torch.export` by default since 2.9 |
+#
+# One TorchScript legacy is still in this course: `course_utils` exported the ONNX files of section 5 with
+# `dynamo=False`, the older exporter that traces with TorchScript (it warns that it is legacy).
+
+# %% [markdown]
+# ## 9. Magnitude pruning: sparsity is not speed
 #
 # Pruning sets the smallest weights to zero. **Unstructured** pruning zeroes single weights anywhere;
 # **structured** pruning zeroes whole rows (neurons). `torch.nn.utils.prune` does it with a mask: the
@@ -485,7 +784,7 @@ pd.DataFrame(rows).T.round(1)
 # - Without fine-tuning after pruning, accuracy drops; real pipelines prune gradually and retrain.
 
 # %% [markdown]
-# ## 8. Knowledge distillation: a 2-layer student
+# ## 10. Knowledge distillation: a 2-layer student
 #
 # A smaller *student* learns from the *teacher*'s soft predictions. At temperature T > 1 the softmax of
 # the teacher's logits shows which wrong class is "less wrong", information a hard label lacks.
@@ -646,7 +945,7 @@ measure("distilled student", lambda texts: predict_logits(student, tokenizer, te
 # Distillation combines with the other methods: an INT8 ONNX export of the student would be smaller still.
 
 # %% [markdown]
-# ## 9. One comparison of every variant
+# ## 11. One comparison of every variant
 #
 # Size, latency and accuracy of everything we built, measured the same way in this run:
 
@@ -665,10 +964,10 @@ table.style.format("{:.1f}").set_caption(
 # accuracy.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+fig, axes = plt.subplots(1, 3, figsize=(13, 5), sharey=True)
 columns = {"size (MB)": "size (MB)", "batch 1 (ms)": "latency, 1 text (ms)", "accuracy (%)": "accuracy (%)"}
 for ax, (column, label) in zip(axes, columns.items(), strict=True):
-    ax.barh(table.index, table[column], color=[f"C{i}" for i in range(len(table))])
+    ax.barh(table.index, table[column], color=plt.cm.tab20.colors[:len(table)])
     ax.set(xlabel=label)
     ax.grid(axis="x", alpha=0.3)
 axes[2].set_xlim(max(0, table["accuracy (%)"].min() - 10), 100)
@@ -684,7 +983,11 @@ plt.show()
 # - Memory is parameters × bytes; check which layers a method actually converts (the embeddings!).
 # - ONNX Runtime (fused graph, INT8 weights) is the biggest win on a CPU, at a small cost in agreement
 #   with FP32: check the agreement column, not only accuracy.
+# - Static INT8 (calibrated ranges) is no faster than dynamic INT8 for a transformer on a CPU and loses
+#   accuracy: one fixed range per activation fits outliers, not typical values. It is for integer-only hardware.
 # - `torch.export` gives a portable graph with the same speed; compilers build on it.
+# - TorchScript is deprecated. A trace silently freezes data-dependent branches (watch for TracerWarnings);
+#   scripting keeps them but rejects most Hugging Face code. Start new work from `torch.export`.
 # - Unstructured sparsity does not speed up dense kernels; removing whole neurons does, at an accuracy cost.
 # - A distilled 2-layer student is about 3× faster and close in accuracy after a short training run.
 #
@@ -695,5 +998,6 @@ plt.show()
 # %%
 shutil.rmtree(WORK, ignore_errors=True)
 model_int8 = unstructured = masked = shrunk = student = exported = program = sessions = variants = None
+traced = loaded = traced_gate = scripted_gate = None
 gc.collect()
 print(f"scratch folder removed: {not WORK.exists()}")

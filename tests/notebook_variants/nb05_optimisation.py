@@ -3,8 +3,18 @@
 from tests.notebook_variants import right, wrong
 
 #: 137 of the notebook's 163 s under COURSE_FAST (measured): distillation training, pruning evaluation,
-#: latency measurements. The graded cells read only the model, torch and their own inputs.
+#: latency measurements; then about 20 s more for static INT8 (pre-processing, calibration, measuring) and
+#: TorchScript (trace, save, a fresh process that loads it, parity, measuring). The graded cells read only
+#: the model, torch and their own inputs.
 TRIM = (
+    'quant_pre_process(settings.model_dir / "model.onnx", WORK / "model.pre.onnx", auto_merge=True)',
+    'quantize_static(WORK / "model.pre.onnx", WORK / "model.int8.static.onnx", '
+    "TextCalibrationReader(calibration_texts),",
+    'measure("ONNX INT8 static", lambda texts: onnx_logits(sessions["ONNX INT8 static"], tokenizer, texts),',
+    "with warnings.catch_warnings(record=True) as caught:",
+    'torch.jit.save(traced, WORK / "model.ts.pt")',
+    'loaded = torch.jit.load(WORK / "model.ts.pt")',
+    'measure("TorchScript (traced)", lambda texts: predict_logits(loaded, tokenizer, texts),',
     "order_rng, losses = random.Random(settings.seed), []",
     'variants = {"pruned 50% unstructured": unstructured, "pruned 30% FFN rows (masked)": masked,',
     'train_set = load_sentiment("train")',
