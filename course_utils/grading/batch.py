@@ -23,7 +23,6 @@ import psutil
 from course_utils.grading.grader import GradeOptions, GraderSetupError, grade
 from course_utils.grading.isolation import DEFAULT_SLOTS
 from course_utils.grading.report import GradeReport, write_class_csv, write_reports
-from course_utils.grading.rubric import RUBRIC
 
 __all__ = ["JOBS_PER_CPU", "JOB_MEMORY_MB", "default_jobs", "grade_all", "student_folders", "usable_cpus"]
 
@@ -104,7 +103,8 @@ def grade_all(
                 folder, out=out_dir / folder.name if out_dir else None, student=folder.name, options=options
             )
         except Exception as exc:  # one grader failure must not stop the class
-            report = _error_report(folder, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+            error, seconds = f"{type(exc).__name__}: {exc}", time.monotonic() - started
+            report = GradeReport.grader_failed(folder.name, folder, error, seconds)
             if out_dir is not None:
                 write_reports(report, out_dir / folder.name)
         if on_report is not None:
@@ -116,11 +116,3 @@ def grade_all(
     if out_dir is not None:
         write_class_csv(reports, out_dir / "grades.csv")
     return reports
-
-
-def _error_report(folder: Path, error: str, seconds: float) -> GradeReport:
-    results = [
-        check.not_run(f"The grader failed ({error}); not your fault.", blocked_by="grader_error")
-        for check in RUBRIC
-    ]
-    return GradeReport(folder.name, folder, results, seconds, grader_error=error)

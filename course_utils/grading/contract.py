@@ -110,16 +110,26 @@ def _log_lines_with_latency(output: str) -> int:
 
 
 def check_latency_logging(
-    read_output: Callable[[], str], n_requests: int, *, wait_s: float = 2.0
+    read_output: Callable[[], str], n_requests: int, *, wait_s: float = 2.0, max_wait_s: float = 10.0
 ) -> CheckResult:
-    """A JSON line with a numeric latency_ms per successful /predict the grader sent (at least one line)."""
+    """A JSON line with a numeric latency_ms per successful /predict the grader sent (at least one line).
+
+    Log lines arrive through a pipe, late when the machine is busy (a class graded in parallel): the check
+    waits until `wait_s` passed without a new line, up to `max_wait_s` in all. An app that never logs costs
+    `wait_s`; one whose lines are still arriving is not cut off.
+    """
     check = check_named("latency_logging")
     needed = max(1, n_requests)  # no successful request still needs one logged request: no free points
-    deadline = time.monotonic() + wait_s
+    started = last_change = time.monotonic()
     count = _log_lines_with_latency(read_output())
-    while count < needed and time.monotonic() < deadline:
-        time.sleep(0.1)  # log lines arrive through a pipe: give them a moment
-        count = _log_lines_with_latency(read_output())
+    while count < needed:
+        now = time.monotonic()
+        if now - last_change >= wait_s or now - started >= max_wait_s:
+            break
+        time.sleep(0.1)
+        latest = _log_lines_with_latency(read_output())
+        if latest != count:
+            count, last_change = latest, time.monotonic()
     if count >= needed:
         return check.passed(f"{count} JSON log lines with latency_ms for {n_requests} successful requests.")
     return check.failed(
@@ -206,29 +216,41 @@ def check_metrics(probe: HttpProbe, n_requests: int = 5) -> tuple[CheckResult, C
 
 
 def check_p95(
-    base_url: str, *, budget_ms: float, n_requests: int, concurrency: int, timeout_s: float
+    base_url: str, *, budget_ms: float, n_requests: int, concurrency: int, timeout_s: float, attempts: int = 2
 ) -> CheckResult:
-    """Closed-loop load with the course's load generator; every request must succeed, p95 within budget."""
+    """Closed-loop load with the course's load generator; every request must succeed, p95 within budget.
+
+    A failed run is measured again, up to `attempts` runs in all, and the check passes on the first run
+    that meets the contract. Why: one run is a few seconds, and on a machine grading several submissions
+    at once another one's model loading can stall it; a slow or failing service fails every run.
+    """
     from course_utils.bench import run_closed_loop
 
     check = check_named("latency_p95")
-    result = run_closed_loop(
-        base_url + "/predict",
-        method="POST",
-        json={"text": SAMPLE_TEXT},
-        concurrency=concurrency,
-        n_requests=n_requests,
-        timeout_s=timeout_s,
-        progress=False,
-    )
-    where = f"{result.n_requests} requests at concurrency {concurrency}"
-    if result.n_ok < n_requests:
-        return check.failed(
-            f"Only {result.n_ok} of {n_requests} requests succeeded ({where}; "
-            f"statuses {result.status_counts}, errors {result.error_counts})."
+    problems: list[str] = []
+    for _ in range(max(1, attempts)):
+        result = run_closed_loop(
+            base_url + "/predict",
+            method="POST",
+            json={"text": SAMPLE_TEXT},
+            concurrency=concurrency,
+            n_requests=n_requests,
+            timeout_s=timeout_s,
+            progress=False,
         )
-    if not result.p95_ms <= budget_ms:
-        return check.failed(
-            f"p95 latency {result.p95_ms:.0f} ms over the {budget_ms:.0f} ms budget ({where})."
-        )
-    return check.passed(f"p95 latency {result.p95_ms:.1f} ms (budget {budget_ms:.0f} ms; {where}).")
+        where = f"{result.n_requests} requests at concurrency {concurrency}"
+        if result.n_ok < n_requests:
+            problems.append(
+                f"Only {result.n_ok} of {n_requests} requests succeeded ({where}; "
+                f"statuses {result.status_counts}, errors {result.error_counts})"
+            )
+        elif not result.p95_ms <= budget_ms:
+            over = f"p95 latency {result.p95_ms:.0f} ms over the {budget_ms:.0f} ms budget ({where})"
+            problems.append(over)
+        else:
+            passed = f"p95 latency {result.p95_ms:.1f} ms (budget {budget_ms:.0f} ms; {where})."
+            earlier = f" Measured again after a failed run: {problems[-1]}." if problems else ""
+            return check.passed(passed + earlier)
+    if len(problems) > 1:
+        return check.failed(f"Failed in each of {len(problems)} runs; the last: {problems[-1]}.")
+    return check.failed(f"{problems[-1]}.")

@@ -53,6 +53,9 @@ class GradeOptions:
     the app's processes have used almost no CPU for `ready_idle_s` seconds (nothing is loading, so nothing
     will change: `readiness.py`); 0 always waits the whole `ready_timeout_s`.
 
+    `p95_attempts`: load runs of the `latency_p95` check; a failed run is measured again, so a correct
+    service stalled by a busy machine (a class graded in parallel) keeps its points.
+
     `probes_file`: the hidden probe texts (JSON lines); by default `solutions/grading/probes.jsonl` when
     this is the instructor's repository. None sends the public sample (a student's self-grading).
 
@@ -73,6 +76,7 @@ class GradeOptions:
     p95_budget_ms: float = 500.0
     p95_requests: int = 40
     p95_concurrency: int = 2
+    p95_attempts: int = 2
     limits: Limits = field(default_factory=Limits)
     docker: bool | None = None
     docker_base_image: str | None = None
@@ -122,9 +126,10 @@ def grade(
         refusal = _reference_refusal(Path(path), root, options)
     except Exception as exc:  # a crash of this check is the grader's fault, never the student's
         failure = f"checking for a copy of the reference: {type(exc).__name__}: {exc}"
-        return _finish(_unrun(root, student, started, error=failure), out)
+        seconds = time.monotonic() - started
+        return _finish(GradeReport.grader_failed(student or root.name, root, failure, seconds), out)
     if refusal is not None:
-        return _finish(_unrun(root, student, started, refusal=refusal), out)
+        return _finish(_refused(root, student, started, refusal), out)
     probes = load_probes(options.probes_file)
     try:
         answers = model_answers(model_dir, tuple(probe.text for probe in probes.probes))
@@ -160,13 +165,7 @@ def grade(
             notes.append(f"Bonus Docker check: {docker.detail}")
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-    complete = [
-        results.get(check.name)
-        or check.not_run(
-            f"The grader failed before this check ({error}); not your fault.", blocked_by="grader_error"
-        )
-        for check in RUBRIC
-    ]
+    complete = [results.get(check.name) or check.grader_failed() for check in RUBRIC]
     # Feedback quotes what the app sent back, and an app may echo a hidden probe: cut those texts out.
     report = GradeReport(
         student=student or root.name,
@@ -201,27 +200,15 @@ def _reference_refusal(given: Path, root: Path, options: GradeOptions) -> str | 
     return match.message() if match.refused else None
 
 
-def _unrun(
-    root: Path, student: str | None, started: float, *, refusal: str = "", error: str = ""
-) -> GradeReport:
-    """A complete report in which nothing ran: refused (the reference handed in) or a grader error."""
-    if refusal:
-        why = "Not graded: this submission is the reference capstone (see 'Not graded' above)."
-        results = [check.refused(why) for check in RUBRIC]
-    else:
-        results = [
-            check.not_run(
-                f"The grader failed before this check ({error}); not your fault.", blocked_by="grader_error"
-            )
-            for check in RUBRIC
-        ]
+def _refused(root: Path, student: str | None, started: float, refusal: str) -> GradeReport:
+    """A complete report in which nothing ran: the submission is the reference handed in."""
+    why = "Not graded: this submission is the reference capstone (see 'Not graded' above)."
     return GradeReport(
         student=student or root.name,
         submission=root,
-        results=results,
+        results=[check.refused(why) for check in RUBRIC],
         execution_time_s=time.monotonic() - started,
-        grader_error=error or None,
-        refusal=refusal or None,
+        refusal=refusal,
     )
 
 
@@ -353,6 +340,7 @@ def _run_http_checks(
             n_requests=options.p95_requests,
             concurrency=options.p95_concurrency,
             timeout_s=options.request_timeout_s,
+            attempts=options.p95_attempts,
         )
     return ready
 

@@ -46,9 +46,9 @@ from packaging.requirements import Requirement
 
 from course_utils.config import PROJECT_ROOT
 from course_utils.errors import CourseUtilsError
+from course_utils.footprint import requirement_tree
 from course_utils.grading.reference_copy import answer_files
 from course_utils.grading.report import GradeReport, write_atomic
-from course_utils.grading.rubric import RUBRIC
 from course_utils.pins import normalise, read_pins
 
 __all__ = [
@@ -135,14 +135,6 @@ class BundleSummary:
 # --- building the bundle -------------------------------------------------------------------------------
 
 
-def _requires(name: str) -> Iterator[str]:
-    """Names this installed distribution needs on this interpreter (markers evaluated, no extras)."""
-    for line in metadata.requires(name) or []:
-        requirement = Requirement(line)
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-            yield normalise(requirement.name)
-
-
 def grader_pins(project_root: Path = PROJECT_ROOT) -> list[str]:
     """`name==version` lines: the grader's and a capstone's dependencies, closed over what they require.
 
@@ -158,19 +150,13 @@ def grader_pins(project_root: Path = PROJECT_ROOT) -> list[str]:
     locked = read_pins((project_root / "requirements.txt").read_text(encoding="utf-8"))
     serving = read_pins((project_root / _REFERENCE / "requirements.txt").read_text(encoding="utf-8"))
     roots = {normalise(Requirement(line).name) for line in project["dependencies"]} - NOT_FOR_GRADING
-    todo, needed = [*roots, *serving], set[str]()
-    while todo:
-        name = todo.pop()
-        if name in needed:
-            continue
-        needed.add(name)
+    needed = set[str]()
+    for name in [*roots, *serving]:
         try:
-            todo.extend(_requires(name))
-        except metadata.PackageNotFoundError as exc:
-            raise BundleError(
-                f"{name!r} is needed for grading but not installed in {sys.prefix!r}, so its dependencies "
-                "are unknown. Run `make venv` (pip install -r requirements.txt) and build the bundle again."
-            ) from exc
+            needed |= requirement_tree(name)
+        except ValueError as exc:  # not installed, so its dependencies are unknown
+            why = f"{exc} (Needed for grading, through {name!r}; then build the bundle again.)"
+            raise BundleError(why) from exc
     # pip-compile leaves build tools out of a lock ("unsafe" packages): one that is needed is pinned to the
     # version this environment runs with.
     locked |= {name: metadata.version(name) for name in _UNLOCKED_TOOLS & needed if name not in locked}
@@ -295,18 +281,6 @@ def gradescope_results(report: GradeReport, *, probe_visibility: Visibility) -> 
     return results
 
 
-def _crash_report(submission: Path, error: str, elapsed_s: float) -> GradeReport:
-    """A complete report (every rubric line, 0 points) for a run in which the grader itself failed."""
-    why = "The grader failed before this check; not your fault (the course staff will regrade)."
-    return GradeReport(
-        student=submission.name,
-        submission=submission,
-        results=[check.not_run(why, blocked_by="grader_error") for check in RUBRIC],
-        execution_time_s=elapsed_s,
-        grader_error=error,
-    )
-
-
 def _student(metadata_file: Path) -> str:
     """The submitters' names from Gradescope's submission_metadata.json, else 'submission'."""
     try:
@@ -353,7 +327,8 @@ def run_autograder(
         report = grade(submission, student=student, options=options)
     except Exception as exc:
         traceback.print_exc(file=sys.stdout)
-        report = _crash_report(submission, f"{type(exc).__name__}: {exc}", time.monotonic() - started)
+        error, seconds = f"{type(exc).__name__}: {exc}", time.monotonic() - started
+        report = GradeReport.grader_failed(submission.name, submission, error, seconds)
     payload = gradescope_results(report, probe_visibility=visibility)
     write_atomic(results / "results.json", json.dumps(payload, indent=2) + "\n")
     return report

@@ -55,6 +55,12 @@ class GradeReport:
     grader_error: str | None = None
     refusal: str | None = None
 
+    @classmethod
+    def grader_failed(cls, student: str, submission: Path, error: str, seconds: float) -> GradeReport:
+        """A complete report in which nothing ran because the grader failed: every rubric line, 0 points."""
+        results = [check.grader_failed() for check in RUBRIC]
+        return cls(student, submission, results, seconds, grader_error=error)
+
     @property
     def score(self) -> float:
         """Points earned, bonus included (Gradescope shows a bonus as a score above the maximum)."""

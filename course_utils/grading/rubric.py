@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["RUBRIC", "TOTAL_POINTS", "Check", "CheckResult", "Status", "check_named"]
+__all__ = ["GRADER_FAILED", "RUBRIC", "TOTAL_POINTS", "Check", "CheckResult", "Status", "check_named"]
 
 #: passed/failed: the check ran. not_run: a check it depends on failed (the reason is in the output).
 #: skipped: ungraded on this machine (only the bonus Docker check, when no daemon answers).
 #: refused: not graded because the submission is the reference capstone (`grading.reference_copy`).
 Status = Literal["passed", "failed", "not_run", "skipped", "refused"]
+#: What every check that could not run says when the grader failed (the error itself heads the report).
+GRADER_FAILED = "The grader failed before this check; not your fault (the course staff will regrade)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,10 @@ class Check:
         The output names the blocking check and shows no fix line: the fix is the other check's.
         """
         return CheckResult(self, "not_run", 0.0, f"Not run: blocked by `{blocked_by}`. {why}")
+
+    def grader_failed(self) -> CheckResult:
+        """No points because the grader itself failed before this check; the report's top says why."""
+        return self.not_run(GRADER_FAILED, blocked_by="grader_error")
 
     def refused(self, why: str) -> CheckResult:
         """No points because the whole submission was refused (`why` says so); no fix line either."""
