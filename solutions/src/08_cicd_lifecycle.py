@@ -473,7 +473,7 @@ def registry_table():
                           "test accuracy": next(iter(row["metrics"].values()))["test_accuracy"],
                           "dataset": (row["lineage"]["dataset_sha256"] or "")[:12],
                           "base model": (row["lineage"]["base_model_sha256"] or "")[:12],
-                          "code commit": (row["lineage"]["code_commit"] or "not a git checkout")[:12]}
+                          "code commit": (row["lineage"]["code_commit"] or "")[:12] or "- (no git)"}
                          for row in registry.describe(NAME)]).set_index("version")
 
 
