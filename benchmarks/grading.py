@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from course_utils.config import PROJECT_ROOT
 from course_utils.grading.batch import default_jobs
 from course_utils.grading.rubric import RUBRIC
@@ -161,15 +163,6 @@ class Target:
     detail: str
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1), linear between ranks (as `statistics.quantiles(method='inclusive')`)."""
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=TARGET_CLASS, help=f"class size (default {TARGET_CLASS})")
@@ -215,7 +208,7 @@ def run(plan: dict[str, str], root: Path, jobs: int, extra: Sequence[str]) -> in
     seconds = [float(row["seconds"]) for row in graded.values()]
     rate = n / wall_s * 60
     projected_min = TARGET_CLASS / rate
-    p50, p95 = percentile(seconds, 0.5), percentile(seconds, 0.95)
+    p50, p95 = (float(q) for q in np.percentile(seconds, [50, 95]))
     print(f"submissions/minute: {rate:.1f}")
     print(f"per submission: p50 {p50:.1f} s, p95 {p95:.1f} s, max {max(seconds):.1f} s")
     print(f"wall time: {wall_s:.1f} s for {n} ({alone_s:.1f} s for the {distinct} variants alone, --jobs 1)")

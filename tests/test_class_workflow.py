@@ -77,7 +77,7 @@ NO_DOCKER = "unix:///nonexistent/docker.sock"
 GRADE_CAPSTONES = """\
 mkdir capstones
 for d in submitted/*/deployment/capstone; do s=${d#submitted/}; cp -r "$d" "capstones/${s%%/*}"; done
-course-utils grade-all capstones --jobs 2 --no-docker --out graded-capstones
+course-utils grade-all capstones --no-docker --out graded-capstones
 """
 SOLUTION_MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION"}
 RUNBOOK = PROJECT_ROOT / "docs" / "instructors.md"

@@ -275,7 +275,7 @@ class SandboxedApp(StartStop):
     def cpu_times(self) -> dict[tuple[int, float], float]:
         """CPU seconds (user + system, reaped children included) of every live process of this run.
 
-        Keyed by (pid, creation time), so a reused pid is a new process: `readiness.CpuActivity` turns two
+        Keyed by (pid, creation time), so a reused pid is a new process: `readiness.IdleWatch` turns two
         of these into the CPU used in between, which is how the grader tells an app that is still loading
         from one that is idle.
         """
