@@ -100,13 +100,15 @@ def kill_processes_of(uid: int, *, rounds: int = 10) -> None:
 
 
 def _live_processes_of(uid: int) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["uids", "status"]):
-        with contextlib.suppress(psutil.Error, TypeError):
-            uids = proc.info["uids"]
-            if uid in (uids.real, uids.effective) and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-    return found
+    return [proc for proc in psutil.process_iter(["uids", "status"]) if _is_live_process_of(proc, uid)]
+
+
+def _is_live_process_of(proc: psutil.Process, uid: int) -> bool:
+    """Whether `proc` (from `process_iter(["uids", "status"])`) runs as `uid` and is not a zombie."""
+    with contextlib.suppress(TypeError):  # info["uids"] is None where it could not be read
+        uids = proc.info["uids"]
+        return uid in (uids.real, uids.effective) and proc.info["status"] != psutil.STATUS_ZOMBIE
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,12 +299,14 @@ class SandboxedApp(StartStop):
         with CAP_SYS_PTRACE once the process belongs to another uid. In a container (Gradescope's) root
         lacks it, so only the uid finds the app there.
         """
-        found = {proc.pid: proc for proc in _live_processes_of(self.user.uid)} if self.user else {}
-        for proc in psutil.process_iter():
+        found = []
+        for proc in psutil.process_iter(["uids", "status"]):  # one pass over the machine's processes
             with contextlib.suppress(psutil.Error, OSError):
-                if proc.pid not in found and proc.environ().get(_MARKER_VAR) == self.marker:
-                    found[proc.pid] = proc
-        return list(found.values())
+                if (self.user is not None and _is_live_process_of(proc, self.user.uid)) or (
+                    proc.environ().get(_MARKER_VAR) == self.marker
+                ):
+                    found.append(proc)
+        return found
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Kill the process group, then any marked process that escaped it; idempotent."""
