@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from course_utils.bench import LoadResult, results_frame, run_open_loop, run_wrk
 from course_utils.config import REFERENCE_SRC, get_settings
@@ -129,6 +130,38 @@ def measure_raw_model(*, min_time_s: float, batch_sizes: Sequence[int] = RAW_BAT
         infer_ms = _median_call_ms(partial(session.run, ["logits"], feeds), min_time_s=min_time_s)
         points.append(RawPoint(size, infer_ms, tokenise_ms))
     return points
+
+
+#: The pause before each call of `measure_lone_batch`: about the HTTP part of a request at c=1, during which
+#: the inference thread has nothing to do.
+LONE_PAUSE_S = 0.001
+
+
+def measure_lone_batch(*, min_time_s: float, threads: int) -> float:
+    """Median ms of batch-1 inference as the reference runs it at c=1: `threads` ORT threads (its per-worker
+    policy), and a pause before each call, as between one client's requests. The raw table times the same
+    call back to back on every core, which no request/response rhythm sees: caches and the CPU cool down
+    in the pauses. This is the model's share of the c=1 p50, measured without the service."""
+    from course_utils.export import onnx_session
+    from course_utils.model import encode, load_tokenizer
+
+    model_dir = get_settings().model_dir
+    session = onnx_session(model_dir / "model.int8.onnx", threads=threads)
+    feeds = encode(load_tokenizer(model_dir), [TEXT])
+
+    def paused_call_ms() -> float:
+        time.sleep(LONE_PAUSE_S)
+        started = time.perf_counter()
+        session.run(["logits"], feeds)
+        return (time.perf_counter() - started) * 1000
+
+    for _ in range(3):
+        paused_call_ms()
+    times: list[float] = []
+    deadline = time.perf_counter() + min_time_s
+    while len(times) < 5 or time.perf_counter() < deadline:
+        times.append(paused_call_ms())
+    return statistics.median(times)
 
 
 def raw_label() -> str:
@@ -262,6 +295,53 @@ class Sample:
     result: LoadResult
     server_cpu_s: float
     client_cpu_s: float
+    #: The reference only (None for the others): CPU of its event loop (the process's main thread), and its
+    #: batching counters, both as differences over the measurement.
+    loop_cpu_s: float | None = None
+    batches: BatchTotals | None = None
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """The reference's own batching counters on /metrics: batches computed, items in them, compute seconds."""
+
+    batches: float
+    items: float
+    compute_s: float
+
+    def __sub__(self, before: BatchTotals) -> BatchTotals:
+        return BatchTotals(
+            self.batches - before.batches, self.items - before.items, self.compute_s - before.compute_s
+        )
+
+
+def batch_totals(url: str) -> BatchTotals:
+    """Read `batch_size` and `batch_compute_seconds` (histograms) from the reference's /metrics."""
+    text = httpx.get(url + "/metrics", timeout=10, trust_env=False).text
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in ("batch_size_count", "batch_size_sum", "batch_compute_seconds_sum")
+    }
+    return BatchTotals(
+        values.get("batch_size_count", 0.0),
+        values.get("batch_size_sum", 0.0),
+        values.get("batch_compute_seconds_sum", 0.0),
+    )
+
+
+def main_thread_cpu_s(group: ProcessGroup) -> float | None:
+    """CPU seconds of the main thread of the group's processes: for uvicorn, the event loop, which runs all
+    the HTTP, middleware and metrics code; the model runs in other threads. None off Linux, where psutil
+    does not tell which thread is the main one."""
+    if not sys.platform.startswith("linux"):
+        return None
+    total = 0.0
+    for proc in group.processes():
+        with contextlib.suppress(psutil.Error):
+            total += sum(t.user_time + t.system_time for t in proc.threads() if t.id == proc.pid)
+    return total
 
 
 #: psutil counts reaped children's CPU time (wrk's) on Linux only; 0 on macOS and Windows.
@@ -311,24 +391,34 @@ def measure(server: Running, load: int | str, plan: Plan, round_no: int) -> Samp
     try:
         if round_no == 0 and plan.warmup_s > 0:
             load_once(server.url, load, plan, duration_s=plan.warmup_s)
+        profiled = server.spec.name.startswith("reference")
+        batches0 = batch_totals(server.url) if profiled else None
+        loop0 = main_thread_cpu_s(server.group) if profiled else None
         cpu0, client0 = server.group.cpu_s(), _client_cpu_s()
         result = load_once(server.url, load, plan, duration_s=plan.duration_s, seed=round_no)
         server_cpu_s, client_cpu_s = server.group.cpu_s() - cpu0, _client_cpu_s() - client0
+        loop1 = main_thread_cpu_s(server.group) if profiled else None
+        batches = batch_totals(server.url) - batches0 if batches0 is not None else None
     finally:
         server.group.pause()
-    return Sample(server.spec.name, load, round_no, result, server_cpu_s, client_cpu_s)
+    loop_cpu_s = loop1 - loop0 if loop0 is not None and loop1 is not None else None
+    return Sample(server.spec.name, load, round_no, result, server_cpu_s, client_cpu_s, loop_cpu_s, batches)
 
 
 def run_benchmark(plan: Plan, specs: Sequence[ServerSpec] = SERVERS, *, log: Callable[[str], None] = print):
-    """Start everything, then for each round: the raw model, and every load point round-robin over servers."""
+    """Start everything, then for each round: the raw model (its table and the lone batch of c=1), and every
+    load point round-robin over servers. Returns the samples, the raw table, the lone-batch ms, the checks."""
     samples: list[Sample] = []
     raw_rounds: list[list[RawPoint]] = []
+    lone_rounds: list[float] = []
     loads: list[int | str] = [*LEVELS, OPEN]
+    lone_threads = reference_threads_per_worker(REFERENCE_WORKERS, ort_threads=plan.ort_threads)
     with ExitStack() as stack:
         running = start_all(stack, plan, specs, raw_label())
         log(f"started {len(running)} servers: " + ", ".join(f"{r.spec.name} {r.url}" for r in running))
         for round_no in range(plan.rounds):
             raw_rounds.append(measure_raw_model(min_time_s=plan.raw_min_time_s))
+            lone_rounds.append(measure_lone_batch(min_time_s=plan.raw_min_time_s / 2, threads=lone_threads))
             for load in loads:
                 shift = round_no % len(running)
                 for server in running[shift:] + running[:shift]:
@@ -336,7 +426,7 @@ def run_benchmark(plan: Plan, specs: Sequence[ServerSpec] = SERVERS, *, log: Cal
                     samples.append(sample)
                     log(_progress_line(sample))
         checks = {r.spec.name: r.check for r in running}
-    return samples, median_raw(raw_rounds), checks
+    return samples, median_raw(raw_rounds), statistics.median(lone_rounds), checks
 
 
 def _progress_line(sample: Sample) -> str:
@@ -470,6 +560,127 @@ def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Targe
     ]
 
 
+# --- the profile that explains the targets ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """Where the reference's time and CPU went at one closed-loop load (medians over rounds)."""
+
+    load: int
+    rps: float
+    p50_ms: float
+    batch_size: float  # mean requests per computed batch
+    compute_ms: float  # mean tokenise + model time per batch, in the inference thread
+    loop_ms: float  # event-loop CPU per request: HTTP, validation, batching, the log line, metrics
+    inference_ms: float  # CPU of every other thread per request: tokenising, the model, building answers
+
+    def ceiling_rps(self, cores: int) -> float:
+        """The most requests/s `cores` could serve at these CPU costs, were nothing else running."""
+        return cores * 1000 / (self.loop_ms + self.inference_ms)
+
+
+PROFILED = "reference batched"
+
+
+def _profile_sample(sample: Sample) -> ProfileRow | None:
+    """One round's ProfileRow, or None for a sample without thread CPU or /metrics (not the reference)."""
+    if sample.loop_cpu_s is None or sample.batches is None or not isinstance(sample.load, int):
+        return None
+    requests = max(sample.result.n_requests, 1)
+    batches = max(sample.batches.batches, 1.0)
+    return ProfileRow(
+        load=sample.load,
+        rps=sample.result.throughput_rps,
+        p50_ms=sample.result.p50_ms,
+        batch_size=sample.batches.items / batches,
+        compute_ms=sample.batches.compute_s * 1000 / batches,
+        loop_ms=sample.loop_cpu_s * 1000 / requests,
+        inference_ms=(sample.server_cpu_s - sample.loop_cpu_s) * 1000 / requests,
+    )
+
+
+def profile_reference(samples: Sequence[Sample]) -> list[ProfileRow]:
+    """One ProfileRow per closed-loop load of the shipped reference: each field's median over rounds."""
+    rows = []
+    for load in LEVELS:
+        rounds = [
+            row for s in samples if s.server == PROFILED and s.load == load and (row := _profile_sample(s))
+        ]
+        if rounds:
+            medians = {
+                f.name: statistics.median(getattr(row, f.name) for row in rounds)
+                for f in fields(ProfileRow)
+                if f.name != "load"
+            }
+            rows.append(ProfileRow(load=load, **medians))
+    return rows
+
+
+def explain_gaps(
+    targets: Sequence[Target],
+    rows: Sequence[Row],
+    raw: Sequence[RawPoint],
+    profile: Sequence[ProfileRow],
+    lone_ms: float | None,
+    cores: int,
+) -> list[str]:
+    """For each missed target of the reference, the measured costs that decide it (one sentence each)."""
+    by_load = {p.load: p for p in profile}
+    lines: list[str] = []
+    if len(targets) < 4:
+        return lines
+    vs_lit, share, c1 = (not t.met for t in targets[1:4])  # evaluate_targets' order
+
+    p32 = by_load.get(32)
+    litserve32 = (r for r in rows if r.server.startswith("litserve") and r.load == 32)
+    lit = max(litserve32, key=lambda r: r.rps, default=None)
+    if vs_lit and p32 is not None and lit is not None:
+        need = VS_LITSERVE * lit.rps
+        ceiling = p32.ceiling_rps(cores)
+        lines.append(
+            f"c=32 against LitServe: per request the reference spent {p32.loop_ms:.2f} ms of CPU in its "
+            f"event loop and {p32.inference_ms:.2f} ms in its inference threads, so {cores} cores allow at "
+            f"most {ceiling:.0f} req/s ({ceiling / lit.rps:.2f}x {lit.server}'s {lit.rps:.0f}); "
+            f"{VS_LITSERVE}x needs {need:.0f} req/s, at most {cores * 1000 / need:.2f} ms of CPU per request "
+            f"in all. It ran at {p32.rps / ceiling:.0%} of that ceiling, in batches of {p32.batch_size:.1f}."
+        )
+    p64 = by_load.get(64)
+    if share and p64 is not None and raw:
+        best = max(raw, key=lambda p: p.items_per_s)
+        item_ms = cores * 1000 / best.items_per_s
+        ceiling = p64.ceiling_rps(cores)
+        budget = cores * 1000 / (RAW_SHARE * best.items_per_s)
+        lines.append(
+            f"c=64 against the raw model: per request, {p64.loop_ms:.2f} ms of event-loop CPU and "
+            f"{p64.inference_ms:.2f} ms in the inference threads (batches of {p64.batch_size:.1f}); at these "
+            f"costs {cores} cores serve at most {ceiling:.0f} req/s, {ceiling / best.items_per_s:.0%} of the "
+            f"raw best ({best.items_per_s:.0f} items/s: batches of {best.batch_size} back to back on every "
+            f"core, {item_ms:.2f} ms of CPU per item). {RAW_SHARE:.0%} of it allows {budget:.2f} ms of CPU "
+            f"per request in all, {budget - item_ms:.2f} ms beyond the raw model's own cost for HTTP, "
+            f"batching, the log line and metrics; the event loop alone spends {p64.loop_ms:.2f} ms."
+        )
+    p1 = by_load.get(1)
+    one = next((p for p in raw if p.batch_size == 1), None)
+    if c1 and p1 is not None and one is not None:
+        budget = C1_BUDGET_FACTOR * (one.infer_ms + one.tokenise_ms)
+        alone = (
+            f"; called as c=1 calls it (the service's ONNX Runtime threads per worker, a "
+            f"{LONE_PAUSE_S * 1000:g} ms pause before each call), the model alone takes {lone_ms:.2f} ms"
+            if lone_ms is not None
+            else ""
+        )
+        lines.append(
+            f"c=1: the p50 of {p1.p50_ms:.2f} ms is a batch of one, {p1.compute_ms:.2f} ms from the hand-off "
+            f"to an inference thread until its answer is back in the event loop (tokenising, the model, both "
+            f"hand-offs), plus {p1.p50_ms - p1.compute_ms:.2f} ms through HTTP, validation, the batcher, the "
+            f"log line and metrics ({p1.loop_ms:.2f} ms of event-loop CPU). The budget, {budget:.2f} ms, is "
+            f"{C1_BUDGET_FACTOR}x the raw table's batch 1 ({one.infer_ms:.2f} ms, back to back on every "
+            f"core){alone}."
+        )
+    return lines
+
+
 # --- reporting -------------------------------------------------------------------------------------------
 
 
@@ -506,8 +717,11 @@ def markdown_report(
     targets: Sequence[Target],
     machine: dict[str, Any],
     plan: Plan,
+    profile: Sequence[ProfileRow] = (),
+    lone_ms: float | None = None,
 ) -> str:
-    """The tables a reader needs: servers, the raw model, the targets, and the machine they ran on."""
+    """The tables a reader needs: servers, the raw model, the targets, the profile that explains them, and
+    the machine they ran on."""
     lines = [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, load average "
         f"{machine['load_average_1m']} (start) / {machine.get('load_average_1m_end', '?')} (end); "
@@ -539,6 +753,24 @@ def markdown_report(
         lines.append(
             f"| {t.name} | {t.value:.2f} | {t.threshold:.2f} | {'MET' if t.met else 'MISSED'} | {t.detail} |"
         )
+    if profile:
+        lines += [
+            "",
+            f"Where the time goes in `{PROFILED}` (CPU per request from its threads, batches from /metrics):",
+            "",
+            "| load | req/s | p50 ms | mean batch | compute ms per batch | event loop CPU ms/req "
+            "| inference CPU ms/req | CPU ceiling req/s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in profile:
+            lines.append(
+                f"| c={row.load} | {row.rps:.1f} | {row.p50_ms:.2f} | {row.batch_size:.1f} "
+                f"| {row.compute_ms:.2f} | {row.loop_ms:.3f} | {row.inference_ms:.3f} "
+                f"| {row.ceiling_rps(machine['cores']):.0f} |"
+            )
+    gaps = explain_gaps(targets, rows, raw, profile, lone_ms, machine["cores"])
+    if gaps:
+        lines += ["", "Why the missed targets are missed:", "", *(f"- {line}" for line in gaps)]
     lines += [f"\nNote: {note}." for note in machine.get("notes", [])]
     return "\n".join(lines) + "\n"
 
@@ -551,8 +783,10 @@ def report_dict(
     machine: dict[str, Any],
     plan: Plan,
     checks: dict[str, Any],
+    profile: Sequence[ProfileRow] = (),
+    lone_ms: float | None = None,
 ) -> dict[str, Any]:
-    """Everything, JSON-serialisable: medians, targets, raw runs (for re-analysis), machine, plan."""
+    """Everything, JSON-serialisable: medians, targets, profile, raw runs (for re-analysis), machine, plan."""
     return {
         "plan": asdict(plan),
         "machine": machine,
@@ -568,6 +802,8 @@ def report_dict(
             for p in raw
         ],
         "targets": [asdict(t) for t in targets],
+        "profile": [{**asdict(p), "ceiling_rps": p.ceiling_rps(machine["cores"])} for p in profile],
+        "lone_batch_ms": lone_ms,
         "samples": [
             {
                 "server": s.server,
@@ -575,6 +811,8 @@ def report_dict(
                 "round": s.round,
                 "server_cpu_s": s.server_cpu_s,
                 "client_cpu_s": s.client_cpu_s,
+                "loop_cpu_s": s.loop_cpu_s,
+                "batches": asdict(s.batches) if s.batches is not None else None,
                 **s.result.to_dict(),
             }
             for s in samples
@@ -630,14 +868,18 @@ def write_outputs(
     machine: dict[str, Any],
     plan: Plan,
     checks: dict[str, Any],
+    lone_ms: float | None = None,
 ) -> tuple[str, list[Target]]:
-    """Summarise, evaluate the targets, write STEM.md, STEM.json and STEM.png; return the Markdown."""
+    """Summarise, evaluate the targets, profile the reference, write STEM.md, STEM.json and STEM.png; return
+    the Markdown."""
     rows = summarise(samples)
     targets = evaluate_targets(rows, raw)
-    text = markdown_report(rows, raw, targets, machine, plan)
+    profile = profile_reference(samples)
+    text = markdown_report(rows, raw, targets, machine, plan, profile, lone_ms)
     (out_dir / f"{stem}.md").parent.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{stem}.md").write_text(text, encoding="utf-8")
-    write_json(out_dir / f"{stem}.json", report_dict(samples, rows, raw, targets, machine, plan, checks))
+    report = report_dict(samples, rows, raw, targets, machine, plan, checks, profile, lone_ms)
+    write_json(out_dir / f"{stem}.json", report)
     plot(rows, raw, out_dir / f"{stem}.png")
     return text, targets
 
@@ -684,10 +926,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan, out_dir, stem = parse_plan(argv)
     machine = describe_machine(plan)
     started = time.monotonic()
-    samples, raw, checks = run_benchmark(plan)
+    samples, raw, lone_ms, checks = run_benchmark(plan)
     machine["load_average_1m_end"] = round(psutil.getloadavg()[0], 2)
     machine["wall_s"] = round(time.monotonic() - started, 1)
-    text, targets = write_outputs(out_dir, stem, samples, raw, machine, plan, checks)
+    text, targets = write_outputs(out_dir, stem, samples, raw, machine, plan, checks, lone_ms)
     print("\n" + text)
     for t in targets:
         print(

@@ -101,6 +101,51 @@ def test_writers_produce_markdown_json_and_png(tmp_path: Path) -> None:
     assert len(targets) == 4
 
 
+def _profiled_samples() -> list[object]:
+    """The reference batched at every closed load, two rounds: 100 requests in 1 s, 20 batches of 5 taking
+    0.2 s in all, 0.05 s of event-loop CPU and 0.15 s of other CPU."""
+    samples = []
+    for round_no in range(2):
+        for load in serving.LEVELS:
+            result = _result([5.0] * 100, load)
+            batches = serving.BatchTotals(batches=20, items=100, compute_s=0.2)
+            samples.append(
+                serving.Sample("reference batched", load, round_no, result, 0.2, 0.01, 0.05, batches)
+            )
+    return samples
+
+
+def test_the_profile_splits_cpu_per_request_and_reads_batches() -> None:
+    profile = serving.profile_reference([*_profiled_samples(), *_synthetic_samples()])
+    assert [row.load for row in profile] == list(serving.LEVELS), "samples without a profile are skipped"
+    row = profile[0]
+    assert (row.batch_size, row.compute_ms) == (5.0, pytest.approx(10.0))
+    assert (row.loop_ms, row.inference_ms) == (pytest.approx(0.5), pytest.approx(1.5))
+    assert row.ceiling_rps(2) == pytest.approx(1000.0), "2 cores / 2 ms of CPU per request"
+
+
+def test_missed_targets_are_explained_and_met_ones_are_not() -> None:
+    rows = serving.summarise(_synthetic_samples())
+    raw = _synthetic_raw()
+    targets = serving.evaluate_targets(rows, raw)
+    profile = serving.profile_reference(_profiled_samples())
+    lines = serving.explain_gaps(targets, rows, raw, profile, 1.7, 2)
+    # LitServe and raw-share targets are missed in the synthetic run, c=1 is met
+    assert [line.split(":")[0] for line in lines] == ["c=32 against LitServe", "c=64 against the raw model"]
+    assert "at most 1000 req/s" in lines[0] and "1.5x needs 241 req/s" in lines[0]
+    assert "1000 req/s, 50% of the raw best (2000 items/s" in lines[1]
+    met = [serving.Target(t.name, t.value, t.threshold, True, t.detail) for t in targets]
+    assert serving.explain_gaps(met, rows, raw, profile, 1.7, 2) == []
+    missed = [serving.Target(t.name, t.value, t.threshold, False, t.detail) for t in targets]
+    c1 = serving.explain_gaps(missed, rows, raw, profile, 1.7, 2)[-1]
+    assert c1.startswith("c=1: the p50 of 5.00 ms is a batch of one, 10.00 ms") and "takes 1.70 ms" in c1
+    text = serving.markdown_report(
+        rows, raw, targets, serving.describe_machine(serving.QUICK), serving.QUICK, profile, 1.7
+    )
+    assert "| c=32 | 100.0 | 5.00 | 5.0 | 10.00 | 0.500 | 1.500 |" in text
+    assert "Why the missed targets are missed:" in text
+
+
 def test_quick_plan_is_bounded() -> None:
     plan, _, stem = serving.parse_plan(["--quick"])
     assert plan.rounds == 1 and plan.duration_s <= 3 and stem == "serving-quick"
@@ -123,6 +168,23 @@ def test_benchmark_apps_start_and_answer_a_prediction(name: str) -> None:
         assert body["model_version"]
         empty = httpx.post(server.url + "/predict", json={"text": ""}, timeout=30, trust_env=False)
         assert empty.status_code == 422, f"{name} must validate the body like the reference does"
+
+
+@pytest.mark.slow
+def test_the_reference_is_profiled_from_its_threads_and_its_metrics() -> None:
+    """The profile's inputs on the real reference: its /metrics names and its event-loop thread."""
+    spec = next(s for s in serving.SERVERS if s.name == serving.PROFILED)
+    with spec.start(serving.QUICK) as server:
+        before = serving.batch_totals(server.url)
+        for _ in range(5):
+            httpx.post(
+                server.url + "/predict", json=serving.BODY, timeout=30, trust_env=False
+            ).raise_for_status()
+        done = serving.batch_totals(server.url) - before
+        loop_s = serving.main_thread_cpu_s(server.group)
+        assert done.items == 5 and 1 <= done.batches <= 5 and done.compute_s > 0, done
+        assert loop_s is not None and 0 < loop_s < server.group.cpu_s()
+    assert serving.measure_lone_batch(min_time_s=0.05, threads=1) > 0
 
 
 def test_litserve_gets_as_many_inference_workers_as_the_reference() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from submissions import MINI_APP, write_submission
 
+from benchmarks.gradescope import MEMORY, grade_in_container
 from course_utils.config import PROJECT_ROOT
 from course_utils.grading import RUBRIC, GradeOptions, GradeReport
 from course_utils.grading.gradescope import (
@@ -270,39 +271,14 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
 
 
 def run_in_container(image: str, submission: Path, tmp_path: Path) -> tuple[dict[str, Any], str, str]:
-    """run_autograder on `submission` in a fresh container: (results, raw results.json, stdout)."""
-    import docker
-
-    results = tmp_path / "results"
-    results.mkdir()
-    client = docker.from_env(timeout=900)
-    started = time.monotonic()
-    container = client.containers.run(
-        image,
-        ["/autograder/run_autograder"],
-        name=f"course-gradescope-test-{uuid.uuid4().hex[:8]}",
-        volumes={
-            str(submission): {"bind": "/autograder/submission", "mode": "rw"},
-            str(results): {"bind": "/autograder/results", "mode": "rw"},
-        },
-        working_dir="/autograder",
-        mem_limit="768m",
-        memswap_limit="768m",
-        nano_cpus=500_000_000,
-        network_mode="host",
-        detach=True,
-    )
-    try:
-        exit_code = container.wait(timeout=600)["StatusCode"]
-        log = container.logs().decode(errors="replace")
-    finally:
-        container.remove(force=True)
-        client.close()
-    raw = (results / "results.json").read_text()
-    seconds = time.monotonic() - started
-    print(f"\n[gradescope] {submission.name}: exit {exit_code}, {seconds:.0f} s in the container")
-    assert exit_code != 137, f"the container was OOM-killed at 768 MB:\n{log[-3000:]}"
-    return json.loads(raw), raw, log
+    """run_autograder on `submission` in a fresh container under Gradescope's limits, as the Gradescope
+    benchmark runs it: (results, raw results.json, the container's output). Never OOM-killed."""
+    run = grade_in_container(image, submission, tmp_path / "results")
+    peak = f"{run.peak_bytes / 2**20:.0f} MiB" if run.peak_bytes else "not reported"
+    print(f"\n[gradescope] {submission.name}: exit {run.exit_code}, {run.seconds:.0f} s, peak {peak}")
+    assert not run.oom_killed, f"the container was OOM-killed at {MEMORY}:\n{run.log[-3000:]}"
+    assert run.raw_results, f"run_autograder wrote no results.json (exit {run.exit_code}):\n{run.log[-3000:]}"
+    return run.results, run.raw_results, run.log
 
 
 def copy_capstone(source: Path, dest: Path) -> Path:
