@@ -9,8 +9,9 @@ background work (LitServe's batch loop polls its queue) cannot tax the one under
 shares the 2 cores with the server (not pinned: see benchmarks/README.md); its CPU use is reported next to
 the server's.
 
-Writes benchmarks/results/serving.{md,json,png} (serving-quick.* with --quick) and prints the table and
-the targets (MET/MISSED). Bounded: --quick about 2 minutes, the default about 7 minutes.
+Writes benchmarks/results/serving.{md,json,png} (serving-quick.* with --quick) and prints the table, the
+targets (MET/MISSED) and the reference's profile that explains them (CPU per request of its event loop and
+of its inference threads, its batches). Bounded: --quick about 2 minutes, the default about 8 minutes.
 
     .venv/bin/python benchmarks/serving.py [--quick] [--rounds 3] [--duration-s 5]
     .venv/bin/python -m benchmarks.serving [--quick]    (the same, from the repository root)
@@ -571,7 +572,7 @@ class ProfileRow:
     rps: float
     p50_ms: float
     batch_size: float  # mean requests per computed batch
-    compute_ms: float  # mean tokenise + model time per batch, in the inference thread
+    compute_ms: float  # mean per batch, hand-off to an inference thread to answers back: tokenise, model
     loop_ms: float  # event-loop CPU per request: HTTP, validation, batching, the log line, metrics
     inference_ms: float  # CPU of every other thread per request: tokenising, the model, building answers
 
