@@ -102,13 +102,21 @@ class RawPoint:
         return self.batch_size / (self.infer_ms + self.tokenise_ms) * 1000
 
 
-def _median_call_ms(call: Callable[[], object], *, min_time_s: float) -> float:
-    """Median wall time of `call` after a warm-up, repeated for at least `min_time_s` (and 5 calls)."""
+def _median_call_ms(call: Callable[[], object], *, min_time_s: float, pause_s: float = 0.0) -> float:
+    """Median wall time of `call` after a warm-up, repeated for at least `min_time_s` (and 5 calls), with an
+    untimed `pause_s` sleep before each call (0: back to back, no sleep at all)."""
+
+    def pause() -> None:
+        if pause_s > 0:
+            time.sleep(pause_s)
+
     for _ in range(3):
+        pause()
         call()
     times: list[float] = []
     deadline = time.perf_counter() + min_time_s
     while len(times) < 5 or time.perf_counter() < deadline:
+        pause()
         started = time.perf_counter()
         call()
         times.append((time.perf_counter() - started) * 1000)
@@ -149,20 +157,9 @@ def measure_lone_batch(*, min_time_s: float, threads: int) -> float:
     model_dir = get_settings().model_dir
     session = onnx_session(model_dir / "model.int8.onnx", threads=threads)
     feeds = encode(load_tokenizer(model_dir), [TEXT])
-
-    def paused_call_ms() -> float:
-        time.sleep(LONE_PAUSE_S)
-        started = time.perf_counter()
-        session.run(["logits"], feeds)
-        return (time.perf_counter() - started) * 1000
-
-    for _ in range(3):
-        paused_call_ms()
-    times: list[float] = []
-    deadline = time.perf_counter() + min_time_s
-    while len(times) < 5 or time.perf_counter() < deadline:
-        times.append(paused_call_ms())
-    return statistics.median(times)
+    return _median_call_ms(
+        partial(session.run, ["logits"], feeds), min_time_s=min_time_s, pause_s=LONE_PAUSE_S
+    )
 
 
 def raw_label() -> str:
@@ -258,6 +255,10 @@ SERVERS = (
 )
 
 
+#: The server whose threads and /metrics `make bench` profiles: the reference as it ships.
+PROFILED = "reference batched"
+
+
 @dataclass
 class Running:
     spec: ServerSpec
@@ -296,7 +297,7 @@ class Sample:
     result: LoadResult
     server_cpu_s: float
     client_cpu_s: float
-    #: The reference only (None for the others): CPU of its event loop (the process's main thread), and its
+    #: PROFILED only (None for the others): CPU of its event loop (the process's main thread), and its
     #: batching counters, both as differences over the measurement.
     loop_cpu_s: float | None = None
     batches: BatchTotals | None = None
@@ -392,7 +393,7 @@ def measure(server: Running, load: int | str, plan: Plan, round_no: int) -> Samp
     try:
         if round_no == 0 and plan.warmup_s > 0:
             load_once(server.url, load, plan, duration_s=plan.warmup_s)
-        profiled = server.spec.name.startswith("reference")
+        profiled = server.spec.name == PROFILED
         batches0 = batch_totals(server.url) if profiled else None
         loop0 = main_thread_cpu_s(server.group) if profiled else None
         cpu0, client0 = server.group.cpu_s(), _client_cpu_s()
@@ -500,6 +501,12 @@ def _row(rows: Sequence[Row], server: str, load: int | str) -> Row | None:
     return next((r for r in rows if r.server == server and r.load == load), None)
 
 
+def _better_litserve(rows: Sequence[Row], load: int) -> Row | None:
+    """LitServe's faster configuration at `load`, so the reference cannot win by a weak opponent."""
+    litserve = (r for r in rows if r.server.startswith("litserve") and r.load == load)
+    return max(litserve, key=lambda r: r.rps, default=None)
+
+
 #: The targets (issue "Faster at both ends"): the reference against the better LitServe at c=32 (with a
 #: lower p99), its share of the raw model's best batched items/s at c=64, its p50 at c=1 against the raw
 #: batch-1 inference plus tokenisation.
@@ -513,12 +520,7 @@ def evaluate_targets(rows: Sequence[Row], raw: Sequence[RawPoint]) -> list[Targe
     nan_row = Row("", 0, math.nan, math.nan, math.nan, 0, math.nan, math.nan, 0)
     naive32 = _row(rows, "naive", 32) or nan_row
     ref32 = _row(rows, "reference batched", 32) or nan_row
-    # Against LitServe's better configuration at c=32, so the reference cannot win by a weak opponent.
-    lit32 = max(
-        (row for row in rows if row.server.startswith("litserve") and row.load == 32),
-        key=lambda row: row.rps,
-        default=nan_row,
-    )
+    lit32 = _better_litserve(rows, 32) or nan_row
     ref64 = _row(rows, "reference batched", 64) or nan_row
     ref1 = _row(rows, "reference batched", 1) or nan_row
     best = max(raw, key=lambda p: p.items_per_s)
@@ -581,9 +583,6 @@ class ProfileRow:
         return cores * 1000 / (self.loop_ms + self.inference_ms)
 
 
-PROFILED = "reference batched"
-
-
 def _profile_sample(sample: Sample) -> ProfileRow | None:
     """One round's ProfileRow, or None for a sample without thread CPU or /metrics (not the reference)."""
     if sample.loop_cpu_s is None or sample.batches is None or not isinstance(sample.load, int):
@@ -634,8 +633,7 @@ def explain_gaps(
     vs_lit, share, c1 = (not t.met for t in targets[1:4])  # evaluate_targets' order
 
     p32 = by_load.get(32)
-    litserve32 = (r for r in rows if r.server.startswith("litserve") and r.load == 32)
-    lit = max(litserve32, key=lambda r: r.rps, default=None)
+    lit = _better_litserve(rows, 32)
     if vs_lit and p32 is not None and lit is not None:
         need = VS_LITSERVE * lit.rps
         ceiling = p32.ceiling_rps(cores)
