@@ -657,7 +657,8 @@ def explain_gaps(
             f"raw best ({best.items_per_s:.0f} items/s: batches of {best.batch_size} back to back on every "
             f"core, {item_ms:.2f} ms of CPU per item). {RAW_SHARE:.0%} of it allows {budget:.2f} ms of CPU "
             f"per request in all, {budget - item_ms:.2f} ms beyond the raw model's own cost for HTTP, "
-            f"batching, the log line and metrics; the event loop alone spends {p64.loop_ms:.2f} ms."
+            f"batching, the log line and metrics; the event loop alone spends {p64.loop_ms:.2f} ms. "
+            f"It ran at {p64.rps / ceiling:.0%} of its ceiling."
         )
     p1 = by_load.get(1)
     one = next((p for p in raw if p.batch_size == 1), None)

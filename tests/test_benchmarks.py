@@ -134,6 +134,7 @@ def test_missed_targets_are_explained_and_met_ones_are_not() -> None:
     assert [line.split(":")[0] for line in lines] == ["c=32 against LitServe", "c=64 against the raw model"]
     assert "at most 1000 req/s" in lines[0] and "1.5x needs 241 req/s" in lines[0]
     assert "1000 req/s, 50% of the raw best (2000 items/s" in lines[1]
+    assert lines[1].endswith("It ran at 10% of its ceiling."), "100 req/s against a 1000 req/s ceiling"
     met = [serving.Target(t.name, t.value, t.threshold, True, t.detail) for t in targets]
     assert serving.explain_gaps(met, rows, raw, profile, 1.7, 2) == []
     missed = [serving.Target(t.name, t.value, t.threshold, False, t.detail) for t in targets]
