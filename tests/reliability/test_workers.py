@@ -10,6 +10,7 @@ served part of them.
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,12 +35,35 @@ def metrics_parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tmpdir")
 
 
+#: How long the second worker may take to be ready after the first answers /ready (each loads its own model).
+BOTH_READY_S = 60.0
+
+
 @pytest.fixture(scope="module")
 def two_workers(
     start_server: Callable[..., UvicornProcess], model_dir: Path, metrics_parent: Path
 ) -> UvicornProcess:
+    """The service with two workers, once both are ready. start_server waits for one /ready, answered by
+    whichever worker the kernel picks; the other may still be loading its model and would answer 503."""
     env = {"MODEL_DIR": str(model_dir), "WORKERS": "2", "TMPDIR": str(metrics_parent)}
-    return start_server(env, command=[sys.executable, str(SERVE_SCRIPT)])
+    server = start_server(env, command=[sys.executable, str(SERVE_SCRIPT)])
+    deadline = time.monotonic() + BOTH_READY_S
+    while len(ready := ready_workers(metrics_parent)) < 2:
+        if time.monotonic() > deadline:
+            pytest.fail(f"only the workers {sorted(ready)} were ready {BOTH_READY_S:.0f} s after /ready")
+        time.sleep(0.2)
+    return server
+
+
+def ready_workers(metrics_parent: Path) -> set[int]:
+    """Pids of the workers serving a model: each sets `model_info` to 1 in its own gauge file just before it
+    turns ready (service.py), with no await in between."""
+    ready = set()
+    for path in metrics_parent.glob("sentiment-metrics-*/gauge_livemax_*.db"):
+        families = MultiProcessCollector.merge([str(path)])
+        if any(s.name == "model_info" and s.value == 1 for family in families for s in family.samples):
+            ready.add(int(path.stem.rsplit("_", 1)[1]))
+    return ready
 
 
 def served_by_pid(folder: Path) -> dict[int, float]:
