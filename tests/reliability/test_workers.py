@@ -58,26 +58,24 @@ def two_workers(
 def ready_workers(metrics_parent: Path) -> set[int]:
     """Pids of the workers serving a model: each sets `model_info` to 1 in its own gauge file just before it
     turns ready (service.py), with no await in between."""
-    ready = set()
-    for path in metrics_parent.glob("sentiment-metrics-*/gauge_livemax_*.db"):
+    (folder,) = metrics_parent.glob("sentiment-metrics-*")  # serve.py made it before any /ready
+    return {pid for pid, value in per_worker(folder, "gauge_livemax", "model_info").items() if value == 1}
+
+
+def per_worker(folder: Path, prefix: str, metric: str) -> dict[int, float]:
+    """`metric` summed over its labels in each worker's own file `{prefix}_{pid}.db`, by pid."""
+    values = {}
+    for path in folder.glob(f"{prefix}_*.db"):
         families = MultiProcessCollector.merge([str(path)])
-        if any(s.name == "model_info" and s.value == 1 for family in families for s in family.samples):
-            ready.add(int(path.stem.rsplit("_", 1)[1]))
-    return ready
+        values[int(path.stem.rsplit("_", 1)[1])] = sum(
+            sample.value for family in families for sample in family.samples if sample.name == metric
+        )
+    return values
 
 
 def served_by_pid(folder: Path) -> dict[int, float]:
     """predict_requests_total of each worker, read from its own counter file."""
-    served = {}
-    for path in folder.glob("counter_*.db"):
-        families = MultiProcessCollector.merge([str(path)])
-        served[int(path.stem.split("_")[1])] = sum(
-            sample.value
-            for family in families
-            for sample in family.samples
-            if sample.name == "predict_requests_total"
-        )
-    return served
+    return per_worker(folder, "counter", "predict_requests_total")
 
 
 def test_counters_and_histograms_add_up_across_two_workers(
